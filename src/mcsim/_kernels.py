@@ -1,0 +1,460 @@
+"""Jitted kernels: counter-based uniforms, inverse CDFs, the program interpreter, reductions.
+
+Pure functions over arrays and scalars; no I/O, no Python objects, no mutable globals.
+The module-level integers below are compile-time constants shared with ``program.py``.
+
+A scenario is lowered (``program.py``) to a straight-line register program. The interpreter
+evaluates it one block of ``BLOCK`` consecutive draws at a time: each instruction is a tight
+loop over the block, so dispatch costs one branch per instruction per block, not per draw.
+Draws are grouped in tiles of ``TILE`` draws; a tile is the unit of parallel work and of
+reduction, and tiles are merged in tile order, so results do not depend on threads or batching.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._jit import jit, jit_parallel
+
+BLOCK = 512  # draws evaluated together by one instruction
+TILE = 65536  # draws per unit of parallel work; a multiple of BLOCK
+
+# Opcodes: code rows are (op, dst, a, b, c).
+OP_SAMPLE = 0  # dst <- inverse CDF (family c, params at a) of the uniforms of stream b
+OP_ADD = 1
+OP_SUB = 2
+OP_MUL = 3
+OP_DIV = 4
+OP_POW = 5
+OP_MIN = 6
+OP_MAX = 7
+OP_LT = 8
+OP_LE = 9
+OP_GT = 10
+OP_GE = 11
+OP_EQ = 12
+OP_NE = 13
+OP_AND = 14  # Python semantics: b if a else a
+OP_OR = 15  # Python semantics: a if a else b
+OP_NEG = 16
+OP_NOT = 17
+OP_EXP = 18
+OP_LOG = 19
+OP_SQRT = 20
+OP_ABS = 21
+OP_WHERE = 22  # dst <- b if a else c
+OP_CLIP = 23  # dst <- min(max(a, b), c)
+
+# Families of the kernel's inverse CDFs (parameter layout in the comments).
+F_UNIFORM = 0  # lo, width
+F_LOGUNIFORM = 1  # log lo, log width
+F_NORMAL = 2  # mu, sigma
+F_LOGNORMAL = 3  # loc, mu, sigma, sign: loc + sign * exp(mu + sign * sigma * z)
+F_TRUNCNORM = 4  # mu, sigma, pa, pb, sign: mu + sign * sigma * ndtri(pa + u (pb - pa))
+F_TRIANGULAR = 5  # min, mode, max
+F_TABLE = 6  # table offset, n, z0, 1/h: cubic Hermite of x(z) on a uniform z grid
+F_DISCRETE = 7  # table offset, n: cumulative weights then values
+
+# Statistics kept per tile and output: count, mean, M2, min, max.
+N_STATS = 5
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_TWO_M52 = 1.0 / 4503599627370496.0
+
+
+@jit
+def uniform01(key, k):
+    """Uniform in (0, 1) for draw ``k`` of stream ``key``: SplitMix64 at counter ``k``.
+
+    Values are odd multiples of 2**-53, so neither 0 nor 1 occurs and ``1 - u`` is exact.
+    """
+    z = key + (np.uint64(k) + np.uint64(1)) * _GAMMA
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    z = z ^ (z >> np.uint64(31))
+    return (np.float64(z >> np.uint64(12)) + 0.5) * _TWO_M52
+
+
+@jit
+def ndtri(p):
+    """Standard normal inverse CDF (Wichura 1988, AS241 PPND16; relative error ~1e-16)."""
+    q = p - 0.5
+    if abs(q) <= 0.425:
+        r = 0.180625 - q * q
+        num = (((((((2509.0809287301226727 * r + 33430.575583588128105) * r
+                    + 67265.770927008700853) * r + 45921.953931549871457) * r
+                  + 13731.693765509461125) * r + 1971.5909503065514427) * r
+                + 133.14166789178437745) * r + 3.387132872796366608)
+        den = (((((((5226.495278852545925 * r + 28729.085735721942674) * r
+                    + 39307.89580009271061) * r + 21213.794301586595867) * r
+                  + 5394.1960214247511077) * r + 687.1870074920579083) * r
+                + 42.313330701600911252) * r + 1.0)
+        return q * num / den
+    r = p if q < 0.0 else 1.0 - p
+    r = math.sqrt(-math.log(r))
+    if r <= 5.0:
+        r -= 1.6
+        num = (((((((7.7454501427834140764e-4 * r + 0.0227238449892691845833) * r
+                    + 0.24178072517745061177) * r + 1.27045825245236838258) * r
+                  + 3.64784832476320460504) * r + 5.7694972214606914055) * r
+                + 4.6303378461565452959) * r + 1.42343711074968357734)
+        den = (((((((1.05075007164441684324e-9 * r + 5.475938084995344946e-4) * r
+                    + 0.0151986665636164571966) * r + 0.14810397642748007459) * r
+                  + 0.68976733498510000455) * r + 1.6763848301838038494) * r
+                + 2.05319162663775882187) * r + 1.0)
+    else:
+        r -= 5.0
+        num = (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r
+                    + 0.0012426609473880784386) * r + 0.026532189526576123093) * r
+                  + 0.29656057182850489123) * r + 1.7848265399172913358) * r
+                + 5.4637849111641143699) * r + 6.6579046435011037772)
+        den = (((((((2.04426310338993978564e-15 * r + 1.4215117583164458887e-7) * r
+                    + 1.8463183175100546818e-5) * r + 7.868691311456132591e-4) * r
+                  + 0.0148753612908506148525) * r + 0.13692988092273580531) * r
+                + 0.59983220655588793769) * r + 1.0)
+    val = num / den
+    return -val if q < 0.0 else val
+
+
+@jit
+def table_ppf(z, tables, offset, n, z0, inv_h):
+    """Cubic Hermite interpolation of x(z) from ``n`` knots and their exact slopes."""
+    t = (z - z0) * inv_h
+    if t <= 0.0:
+        return tables[offset]
+    if t >= n - 1:
+        return tables[offset + n - 1]
+    j = int(t)
+    f = t - j
+    x0 = tables[offset + j]
+    x1 = tables[offset + j + 1]
+    h = 1.0 / inv_h
+    d0 = tables[offset + n + j] * h
+    d1 = tables[offset + n + j + 1] * h
+    f2 = f * f
+    f3 = f2 * f
+    x = ((2.0 * f3 - 3.0 * f2 + 1.0) * x0 + (f3 - 2.0 * f2 + f) * d0
+         + (-2.0 * f3 + 3.0 * f2) * x1 + (f3 - f2) * d1)
+    return min(max(x, x0), x1)
+
+
+@jit
+def discrete_ppf(u, tables, offset, n):
+    """Smallest value whose cumulative weight reaches ``u`` (binary search)."""
+    lo = 0
+    hi = n - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if tables[offset + mid] < u:
+            lo = mid + 1
+        else:
+            hi = mid
+    return tables[offset + n + lo]
+
+
+@jit
+def sample_into(out, family, params, p, key, tables, k0, n):
+    """Fill ``out[:n]`` with draws ``k0 .. k0+n-1`` of one input (uniform -> inverse CDF)."""
+    if family == F_UNIFORM:
+        lo = params[p]
+        w = params[p + 1]
+        for j in range(n):
+            out[j] = lo + w * uniform01(key, k0 + j)
+    elif family == F_LOGUNIFORM:
+        lo = params[p]
+        w = params[p + 1]
+        for j in range(n):
+            out[j] = math.exp(lo + w * uniform01(key, k0 + j))
+    elif family == F_NORMAL:
+        mu = params[p]
+        sigma = params[p + 1]
+        for j in range(n):
+            out[j] = mu + sigma * ndtri(uniform01(key, k0 + j))
+    elif family == F_LOGNORMAL:
+        loc = params[p]
+        mu = params[p + 1]
+        sigma = params[p + 2]
+        sign = params[p + 3]
+        for j in range(n):
+            out[j] = loc + sign * math.exp(mu + sign * sigma * ndtri(uniform01(key, k0 + j)))
+    elif family == F_TRUNCNORM:
+        mu = params[p]
+        sigma = params[p + 1]
+        pa = params[p + 2]
+        width = params[p + 3] - pa
+        sign = params[p + 4]
+        for j in range(n):
+            out[j] = mu + sign * sigma * ndtri(pa + uniform01(key, k0 + j) * width)
+    elif family == F_TRIANGULAR:
+        a = params[p]
+        c = params[p + 1]
+        b = params[p + 2]
+        fc = (c - a) / (b - a)
+        left = (b - a) * (c - a)
+        right = (b - a) * (b - c)
+        for j in range(n):
+            u = uniform01(key, k0 + j)
+            if u < fc:
+                out[j] = a + math.sqrt(u * left)
+            else:
+                out[j] = b - math.sqrt((1.0 - u) * right)
+    elif family == F_TABLE:
+        offset = int(params[p])
+        m = int(params[p + 1])
+        z0 = params[p + 2]
+        inv_h = params[p + 3]
+        for j in range(n):
+            z = ndtri(uniform01(key, k0 + j))
+            out[j] = table_ppf(z, tables, offset, m, z0, inv_h)
+    elif family == F_DISCRETE:
+        offset = int(params[p])
+        m = int(params[p + 1])
+        for j in range(n):
+            out[j] = discrete_ppf(uniform01(key, k0 + j), tables, offset, m)
+
+
+@jit
+def eval_block(code, params, keys, tables, regs, k0, n):
+    """Run the program on draws ``k0 .. k0+n-1``; results stay in ``regs[:, :n]``."""
+    for i in range(code.shape[0]):
+        op = code[i, 0]
+        d = regs[code[i, 1]]
+        if op == OP_SAMPLE:
+            sample_into(d, code[i, 4], params, code[i, 2], keys[code[i, 3]], tables, k0, n)
+            continue
+        a = regs[code[i, 2]]
+        if op == OP_NEG:
+            for j in range(n):
+                d[j] = -a[j]
+        elif op == OP_NOT:
+            for j in range(n):
+                d[j] = 1.0 if a[j] == 0.0 else 0.0
+        elif op == OP_EXP:
+            for j in range(n):
+                d[j] = math.exp(a[j])
+        elif op == OP_LOG:
+            for j in range(n):
+                x = a[j]
+                if x > 0.0:
+                    d[j] = math.log(x)
+                elif x == 0.0:
+                    d[j] = -np.inf
+                else:
+                    d[j] = np.nan
+        elif op == OP_SQRT:
+            for j in range(n):
+                x = a[j]
+                d[j] = math.sqrt(x) if x >= 0.0 else np.nan
+        elif op == OP_ABS:
+            for j in range(n):
+                d[j] = abs(a[j])
+        else:
+            b = regs[code[i, 3]]
+            if op == OP_ADD:
+                for j in range(n):
+                    d[j] = a[j] + b[j]
+            elif op == OP_SUB:
+                for j in range(n):
+                    d[j] = a[j] - b[j]
+            elif op == OP_MUL:
+                for j in range(n):
+                    d[j] = a[j] * b[j]
+            elif op == OP_DIV:
+                for j in range(n):
+                    d[j] = a[j] / b[j]
+            elif op == OP_POW:
+                for j in range(n):
+                    d[j] = a[j] ** b[j]
+            elif op == OP_MIN:
+                for j in range(n):
+                    x = a[j]
+                    y = b[j]
+                    d[j] = x if (x <= y or x != x) else y
+            elif op == OP_MAX:
+                for j in range(n):
+                    x = a[j]
+                    y = b[j]
+                    d[j] = x if (x >= y or x != x) else y
+            elif op == OP_LT:
+                for j in range(n):
+                    d[j] = 1.0 if a[j] < b[j] else 0.0
+            elif op == OP_LE:
+                for j in range(n):
+                    d[j] = 1.0 if a[j] <= b[j] else 0.0
+            elif op == OP_GT:
+                for j in range(n):
+                    d[j] = 1.0 if a[j] > b[j] else 0.0
+            elif op == OP_GE:
+                for j in range(n):
+                    d[j] = 1.0 if a[j] >= b[j] else 0.0
+            elif op == OP_EQ:
+                for j in range(n):
+                    d[j] = 1.0 if a[j] == b[j] else 0.0
+            elif op == OP_NE:
+                for j in range(n):
+                    d[j] = 1.0 if a[j] != b[j] else 0.0
+            elif op == OP_AND:
+                for j in range(n):
+                    d[j] = b[j] if a[j] != 0.0 else a[j]
+            elif op == OP_OR:
+                for j in range(n):
+                    d[j] = a[j] if a[j] != 0.0 else b[j]
+            else:
+                c = regs[code[i, 4]]
+                if op == OP_WHERE:
+                    for j in range(n):
+                        d[j] = b[j] if a[j] != 0.0 else c[j]
+                elif op == OP_CLIP:
+                    for j in range(n):
+                        x = a[j]
+                        lo = b[j]
+                        hi = c[j]
+                        if x != x:
+                            d[j] = x
+                        else:
+                            d[j] = min(max(x, lo), hi)
+
+
+@jit
+def _new_registers(n_regs, const_regs, const_vals):
+    regs = np.empty((n_regs, BLOCK))
+    for i in range(const_regs.shape[0]):
+        regs[const_regs[i], :] = const_vals[i]
+    return regs
+
+
+@jit_parallel
+def draw_values(code, params, keys, tables, n_regs, const_regs, const_vals,
+                store_regs, k0, n, n_lanes):
+    """Materialise draws ``k0 .. k0+n-1`` of the registers ``store_regs`` (small runs only)."""
+    out = np.empty((store_regs.shape[0], n))
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    for lane in prange(n_lanes):
+        regs = _new_registers(n_regs, const_regs, const_vals)
+        for blk in range(lane, n_blocks, n_lanes):
+            start = blk * BLOCK
+            m = min(BLOCK, n - start)
+            eval_block(code, params, keys, tables, regs, k0 + start, m)
+            for o in range(store_regs.shape[0]):
+                r = regs[store_regs[o]]
+                for j in range(m):
+                    out[o, start + j] = r[j]
+    return out
+
+
+@jit
+def histogram_index(x, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
+    """Bin of ``x`` in the log-octave histogram layout of ``histogram.py`` (ascending in x)."""
+    s = 1 << sub_bits
+    neg_bins = n_neg * s
+    if x == 0.0:
+        return neg_bins + 2
+    ax = abs(x)
+    bits = np.float64(ax).view(np.int64)
+    e = (bits >> 52) - 1023
+    m = (bits >> (52 - sub_bits)) & (s - 1)
+    if x > 0.0:
+        if e < lo_pos:
+            return neg_bins + 3
+        if e >= lo_pos + n_pos:
+            return neg_bins + 4 + n_pos * s
+        return neg_bins + 4 + (e - lo_pos) * s + m
+    if e < lo_neg:
+        return neg_bins + 1
+    if e >= lo_neg + n_neg:
+        return 0
+    return neg_bins - ((e - lo_neg) * s + m)
+
+
+@jit
+def _merge_stats(acc, n, mean, m2, lo, hi):
+    """Chan et al. merge of (n, mean, M2, min, max) into ``acc`` (a row of N_STATS)."""
+    if n == 0:
+        return
+    na = acc[0]
+    tot = na + n
+    delta = mean - acc[1]
+    acc[1] += delta * n / tot
+    acc[2] += m2 + delta * delta * na * n / tot
+    acc[0] = tot
+    if lo < acc[3]:
+        acc[3] = lo
+    if hi > acc[4]:
+        acc[4] = hi
+
+
+@jit
+def _reset_stats(acc):
+    acc[0] = 0.0
+    acc[1] = 0.0
+    acc[2] = 0.0
+    acc[3] = np.inf
+    acc[4] = -np.inf
+
+
+@jit_parallel
+def reduce_tiles(code, params, keys, tables, n_regs, const_regs, const_vals, out_regs,
+                 hist_layout, hist_offsets, sub_bits, draws, tile0, n_tiles,
+                 hist, totals, nonfinite, n_lanes):
+    """Evaluate tiles ``tile0 .. tile0+n_tiles-1`` and fold them into the running reductions.
+
+    ``hist[lane]`` gets integer counts (order-free); per-tile moments are merged into
+    ``totals`` in tile order after the parallel loop, so the floating-point result is the
+    same for any number of lanes and any batching of tiles.
+    """
+    n_out = out_regs.shape[0]
+    tile_stats = np.empty((n_tiles, n_out, N_STATS))
+    for lane in prange(n_lanes):
+        regs = _new_registers(n_regs, const_regs, const_vals)
+        for t in range(lane, n_tiles, n_lanes):
+            for o in range(n_out):
+                _reset_stats(tile_stats[t, o])
+            start = (tile0 + t) * TILE
+            stop = min(start + TILE, draws)
+            for b0 in range(start, stop, BLOCK):
+                m = min(BLOCK, stop - b0)
+                eval_block(code, params, keys, tables, regs, b0, m)
+                for o in range(n_out):
+                    r = regs[out_regs[o]]
+                    h = hist[lane]
+                    off = hist_offsets[o]
+                    lo_pos = hist_layout[o, 0]
+                    n_pos = hist_layout[o, 1]
+                    lo_neg = hist_layout[o, 2]
+                    n_neg = hist_layout[o, 3]
+                    cnt = 0
+                    s = 0.0
+                    lo = np.inf
+                    hi = -np.inf
+                    bad = 0
+                    for j in range(m):
+                        x = r[j]
+                        if math.isfinite(x):
+                            cnt += 1
+                            s += x
+                            lo = min(lo, x)
+                            hi = max(hi, x)
+                            h[off + histogram_index(x, lo_pos, n_pos, lo_neg, n_neg,
+                                                    sub_bits)] += 1
+                        else:
+                            bad += 1
+                    if bad:
+                        nonfinite[lane, o] += bad
+                    if cnt == 0:
+                        continue
+                    mean = s / cnt
+                    m2 = 0.0
+                    for j in range(m):
+                        x = r[j]
+                        if math.isfinite(x):
+                            m2 += (x - mean) * (x - mean)
+                    _merge_stats(tile_stats[t, o], cnt, mean, m2, lo, hi)
+    for t in range(n_tiles):
+        for o in range(n_out):
+            ts = tile_stats[t, o]
+            _merge_stats(totals[o], ts[0], ts[1], ts[2], ts[3], ts[4])

@@ -1,0 +1,455 @@
+"""Prior families: parameters, constructors from elicited quantiles, reference and kernel forms.
+
+``from_spec`` turns the parameters of one ``[inputs.*]`` table into a ``Distribution``: either
+scipy's parameter names or elicited quantiles (``p5``/``p95``, ``p10``/``p50``/``p90``,
+``min``/``mode``/``max``). A ``Distribution`` knows its exact reference behaviour (``ppf`` and
+``cdf``, from ``scipy.stats``) and how the kernel samples it (``kernel_spec``): a closed-form
+inverse CDF where one is cheap, else a table of x at normal scores with exact slopes, which the
+kernel interpolates with a cubic Hermite (error under 1e-9 of the spread; see the tests).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import special, stats
+
+from . import _kernels as K
+from .errors import SpecError
+
+Z90 = float(special.ndtri(0.95))  # a 90% interval spans mu +- Z90 sigma
+Z80 = float(special.ndtri(0.90))  # a p10/p90 pair spans mu +- Z80 sigma
+TABLE_Z = 8.5  # normal scores tabulated: [-TABLE_Z, TABLE_Z] (uniform draws reach ~8.2)
+TABLE_KNOTS = 2049
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """How ``_kernels.sample_into`` draws this distribution: family code, parameters, table."""
+
+    family: int
+    params: tuple[float, ...]
+    table: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, KernelSpec) and self.family == other.family
+                and self.params == other.params and np.array_equal(self.table, other.table))
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A prior: ``family`` and its canonical ``params`` (see ``from_spec`` for the forms)."""
+
+    family: str
+    params: Mapping[str, Any]
+
+    def describe(self) -> str:
+        def fmt(v: Any) -> str:
+            if isinstance(v, tuple):
+                return "[" + ", ".join(fmt(x) for x in v) + "]"
+            return f"{v:.6g}"
+
+        inner = ", ".join(f"{k}={fmt(v)}" for k, v in self.params.items())
+        return f"{self.family}({inner})"
+
+    def reference(self) -> Any:
+        """An object with scipy's ``ppf``/``cdf``/``rvs`` interface: the exact behaviour."""
+        return _REFERENCE[self.family](**self.params)
+
+    def ppf(self, q: Any) -> np.ndarray:
+        return np.asarray(self.reference().ppf(q), dtype=float)
+
+    def cdf(self, x: Any) -> np.ndarray:
+        return np.asarray(self.reference().cdf(x), dtype=float)
+
+    @property
+    def is_constant(self) -> bool:
+        return self.family == "constant"
+
+    def kernel_spec(self) -> KernelSpec:
+        return _KERNEL[self.family](self)
+
+
+# ---------------------------------------------------------------- reference distributions
+
+
+class _Constant:
+    def __init__(self, value: float):
+        self.value = value
+
+    def ppf(self, q):
+        return np.full(np.shape(q), self.value, dtype=float)
+
+    def cdf(self, x):
+        return (np.asarray(x, dtype=float) >= self.value) * 1.0
+
+
+class _Mirrored:
+    """``loc - X`` for a scipy distribution X."""
+
+    def __init__(self, rv, loc: float):
+        self.rv, self.loc = rv, loc
+
+    def ppf(self, q):
+        return self.loc - self.rv.isf(q)
+
+    def cdf(self, x):
+        return self.rv.sf(self.loc - np.asarray(x, dtype=float))
+
+
+class _Discrete:
+    def __init__(self, values: tuple[float, ...], weights: tuple[float, ...]):
+        self.values = np.asarray(values, dtype=float)
+        self.cum = np.cumsum(weights)
+        self.cum[-1] = 1.0
+
+    def ppf(self, q):
+        i = np.searchsorted(self.cum, np.asarray(q, dtype=float), side="left")
+        return self.values[np.minimum(i, len(self.values) - 1)]
+
+    def cdf(self, x):
+        i = np.searchsorted(self.values, np.asarray(x, dtype=float), side="right")
+        return np.where(i > 0, self.cum[np.maximum(i - 1, 0)], 0.0)
+
+
+def _lognormal_ref(mu, sigma, loc, sign):
+    rv = stats.lognorm(s=sigma, scale=math.exp(mu))
+    if sign > 0:
+        return stats.lognorm(s=sigma, loc=loc, scale=math.exp(mu))
+    return _Mirrored(rv, loc)
+
+
+def _pert_shape(lo, mode, hi, lam):
+    return 1.0 + lam * (mode - lo) / (hi - lo), 1.0 + lam * (hi - mode) / (hi - lo)
+
+
+_REFERENCE: dict[str, Callable[..., Any]] = {
+    "constant": lambda value: _Constant(value),
+    "uniform": lambda min, max: stats.uniform(loc=min, scale=max - min),
+    "loguniform": lambda min, max: stats.loguniform(min, max),
+    "normal": lambda loc, scale: stats.norm(loc=loc, scale=scale),
+    "truncnormal": lambda loc, scale, min, max: stats.truncnorm(
+        (min - loc) / scale, (max - loc) / scale, loc=loc, scale=scale),
+    "lognormal": _lognormal_ref,
+    "triangular": lambda min, mode, max: stats.triang(
+        (mode - min) / (max - min), loc=min, scale=max - min),
+    "pert": lambda min, mode, max, **kw: stats.beta(
+        *_pert_shape(min, mode, max, kw["lambda"]), loc=min, scale=max - min),
+    "beta": lambda a, b, loc, scale: stats.beta(a, b, loc=loc, scale=scale),
+    "gamma": lambda a, loc, scale: stats.gamma(a, loc=loc, scale=scale),
+    "discrete": lambda values, weights: _Discrete(values, weights),
+}
+
+
+# ---------------------------------------------------------------- kernel forms
+
+
+def _table_spec(dist: Distribution) -> KernelSpec:
+    """Knots x(z) = F^-1(Phi(z)) on a uniform z grid, with slopes dx/dz = phi(z) / f(x)."""
+    rv = dist.reference()
+    z = np.linspace(-TABLE_Z, TABLE_Z, TABLE_KNOTS)
+    lower = special.ndtr(np.minimum(z, 0.0))
+    upper = special.ndtr(-np.maximum(z, 0.0))
+    x = np.where(z <= 0, rv.ppf(lower), rv.isf(upper))
+    with np.errstate(all="ignore"):
+        slope = stats.norm.pdf(z) / rv.pdf(x)
+    numeric = np.gradient(x, z)
+    bad = ~np.isfinite(slope) | (slope < 0)
+    slope[bad] = numeric[bad]
+    h = z[1] - z[0]
+    params = (0.0, float(TABLE_KNOTS), -TABLE_Z, 1.0 / h)
+    return KernelSpec(K.F_TABLE, params, np.concatenate([x, slope]))
+
+
+def _truncnormal_spec(d: Distribution) -> KernelSpec:
+    p = d.params
+    alpha = (p["min"] - p["loc"]) / p["scale"]
+    beta = (p["max"] - p["loc"]) / p["scale"]
+    if alpha > 0:  # work in the lower tail, where Phi keeps its precision
+        sign, pa, pb = -1.0, special.ndtr(-alpha), special.ndtr(-beta)
+    else:
+        sign, pa, pb = 1.0, special.ndtr(alpha), special.ndtr(beta)
+    return KernelSpec(K.F_TRUNCNORM, (p["loc"], p["scale"], float(pa), float(pb), sign),
+                      np.empty(0))
+
+
+def _discrete_spec(d: Distribution) -> KernelSpec:
+    cum = np.cumsum(d.params["weights"])
+    cum[-1] = 1.0
+    table = np.concatenate([cum, np.asarray(d.params["values"], dtype=float)])
+    return KernelSpec(K.F_DISCRETE, (0.0, float(len(cum))), table)
+
+
+def _constant_spec(d: Distribution) -> KernelSpec:
+    # A zero-width uniform: used only if a constant is ever sampled rather than folded.
+    return KernelSpec(K.F_UNIFORM, (d.params["value"], 0.0), np.empty(0))
+
+
+_NO_TABLE = np.empty(0)
+_KERNEL: dict[str, Callable[[Distribution], KernelSpec]] = {
+    "constant": _constant_spec,
+    "uniform": lambda d: KernelSpec(
+        K.F_UNIFORM, (d.params["min"], d.params["max"] - d.params["min"]), _NO_TABLE),
+    "loguniform": lambda d: KernelSpec(
+        K.F_LOGUNIFORM, (math.log(d.params["min"]),
+                         math.log(d.params["max"]) - math.log(d.params["min"])), _NO_TABLE),
+    "normal": lambda d: KernelSpec(K.F_NORMAL, (d.params["loc"], d.params["scale"]), _NO_TABLE),
+    "truncnormal": _truncnormal_spec,
+    "lognormal": lambda d: KernelSpec(
+        K.F_LOGNORMAL, (d.params["loc"], d.params["mu"], d.params["sigma"], d.params["sign"]),
+        _NO_TABLE),
+    "triangular": lambda d: KernelSpec(
+        K.F_TRIANGULAR, (d.params["min"], d.params["mode"], d.params["max"]), _NO_TABLE),
+    "pert": _table_spec,
+    "beta": _table_spec,
+    "gamma": _table_spec,
+    "discrete": _discrete_spec,
+}
+
+
+# ---------------------------------------------------------------- constructors
+
+
+def constant(value: float) -> Distribution:
+    return Distribution("constant", {"value": value})
+
+
+def uniform(lo: float, hi: float) -> Distribution:
+    _need(lo < hi, "min", f"must be less than max (got {lo:g} >= {hi:g})")
+    return Distribution("uniform", {"min": lo, "max": hi})
+
+
+def loguniform(lo: float, hi: float) -> Distribution:
+    _need(lo > 0, "min", f"a loguniform needs min > 0 (got {lo:g})")
+    _need(lo < hi, "min", f"must be less than max (got {lo:g} >= {hi:g})")
+    return Distribution("loguniform", {"min": lo, "max": hi})
+
+
+def normal(loc: float, scale: float) -> Distribution:
+    _need(scale > 0, "scale", f"the standard deviation must be positive (got {scale:g})")
+    return Distribution("normal", {"loc": loc, "scale": scale})
+
+
+def truncnormal(loc: float, scale: float, lo: float = -math.inf,
+                hi: float = math.inf) -> Distribution:
+    _need(scale > 0, "scale", f"the standard deviation must be positive (got {scale:g})")
+    _need(lo < hi, "min", f"must be less than max (got {lo:g} >= {hi:g})")
+    mass = stats.norm.cdf(hi, loc, scale) - stats.norm.cdf(lo, loc, scale)
+    _need(mass > 1e-12, "min",
+          f"[{lo:g}, {hi:g}] holds almost none of normal({loc:g}, {scale:g}); check the bounds")
+    return Distribution("truncnormal", {"loc": loc, "scale": scale, "min": lo, "max": hi})
+
+
+def lognormal(mu: float, sigma: float, loc: float = 0.0, sign: float = 1.0) -> Distribution:
+    """``loc + sign * exp(mu + sigma * Z)``; ``sign = -1`` mirrors it (a long left tail)."""
+    _need(sigma > 0, "sigma", f"must be positive (got {sigma:g})")
+    return Distribution("lognormal", {"mu": mu, "sigma": sigma, "loc": loc, "sign": sign})
+
+
+def lognormal_from_interval(p5: float, p95: float) -> Distribution:
+    """The lognormal whose 90% interval is [p5, p95] (squigglepy's ``to``)."""
+    _need(p5 > 0 and p95 > 0, "p5",
+          f"a lognormal needs positive p5 and p95 (got {p5:g}, {p95:g}); "
+          "use dist = \"normal\" for values that can be negative")
+    _need(p5 < p95, "p5", f"must be less than p95 (got {p5:g} >= {p95:g})")
+    lo, hi = math.log(p5), math.log(p95)
+    return lognormal((lo + hi) / 2, (hi - lo) / (2 * Z90))
+
+
+def normal_from_interval(p5: float, p95: float) -> Distribution:
+    _need(p5 < p95, "p5", f"must be less than p95 (got {p5:g} >= {p95:g})")
+    return normal((p5 + p95) / 2, (p95 - p5) / (2 * Z90))
+
+
+def from_p10_p50_p90(p10: float, p50: float, p90: float,
+                     family: str | None = None) -> Distribution:
+    """The distribution through three quantiles: normal if symmetric, else a shifted lognormal.
+
+    A right skew (p90 - p50 > p50 - p10) gives ``loc + lognormal``; a left skew mirrors it.
+    ``family="lognormal"`` insists on a right-skewed lognormal.
+    """
+    _need(p10 < p50 < p90, "p50",
+          f"need p10 < p50 < p90 (got {p10:g}, {p50:g}, {p90:g})")
+    right, left = p90 - p50, p50 - p10
+    symmetric = math.isclose(right, left, rel_tol=1e-9)
+    if family == "normal":
+        _need(symmetric, "p50", "a normal needs p50 halfway between p10 and p90; "
+              "omit dist to fit a skewed (shifted lognormal) prior")
+    if family == "lognormal":
+        _need(right > left and not symmetric, "p90",
+              f"a lognormal through p10/p50/p90 needs p90 - p50 > p50 - p10 "
+              f"(got {right:g} <= {left:g}); omit dist to allow a mirrored lognormal")
+    if symmetric:
+        return normal(p50, right / Z80)
+    ratio = max(right, left) / min(right, left)
+    sigma = math.log(ratio) / Z80
+    scale = max(right, left) / (ratio - 1.0)  # exp(mu)
+    sign = 1.0 if right > left else -1.0
+    return lognormal(math.log(scale), sigma, loc=p50 - sign * scale, sign=sign)
+
+
+def triangular(lo: float, mode: float, hi: float) -> Distribution:
+    _check_min_mode_max(lo, mode, hi)
+    return Distribution("triangular", {"min": lo, "mode": mode, "max": hi})
+
+
+def pert(lo: float, mode: float, hi: float, lam: float = 4.0) -> Distribution:
+    _check_min_mode_max(lo, mode, hi)
+    _need(lam > 0, "lambda", f"must be positive (got {lam:g})")
+    return Distribution("pert", {"min": lo, "mode": mode, "max": hi, "lambda": lam})
+
+
+def beta(a: float, b: float, loc: float = 0.0, scale: float = 1.0) -> Distribution:
+    _need(a > 0, "a", f"must be positive (got {a:g})")
+    _need(b > 0, "b", f"must be positive (got {b:g})")
+    _need(scale > 0, "scale", f"must be positive (got {scale:g})")
+    return Distribution("beta", {"a": a, "b": b, "loc": loc, "scale": scale})
+
+
+def gamma(a: float, loc: float = 0.0, scale: float = 1.0) -> Distribution:
+    _need(a > 0, "a", f"the shape must be positive (got {a:g})")
+    _need(scale > 0, "scale", f"must be positive (got {scale:g})")
+    return Distribution("gamma", {"a": a, "loc": loc, "scale": scale})
+
+
+def discrete(values: Any, weights: Any) -> Distribution:
+    _need(isinstance(values, list | tuple) and len(values) > 0, "values",
+          "must be a non-empty list of numbers")
+    _need(isinstance(weights, list | tuple) and len(weights) == len(values), "weights",
+          f"must be a list as long as values ({len(values)})")
+    vals = [_number(v, "values") for v in values]
+    wts = [_number(w, "weights") for w in weights]
+    _need(all(w >= 0 for w in wts), "weights", "must not be negative")
+    _need(math.isclose(sum(wts), 1.0, abs_tol=1e-9), "weights",
+          f"must sum to 1 (they sum to {sum(wts):.12g})")
+    _need(len(set(vals)) == len(vals), "values", "must not repeat a value")
+    order = sorted(range(len(vals)), key=vals.__getitem__)
+    return Distribution("discrete", {"values": tuple(vals[i] for i in order),
+                                     "weights": tuple(wts[i] for i in order)})
+
+
+def _check_min_mode_max(lo: float, mode: float, hi: float) -> None:
+    _need(lo < hi, "min", f"must be less than max (got {lo:g} >= {hi:g})")
+    _need(lo <= mode <= hi, "mode", f"must lie in [min, max] = [{lo:g}, {hi:g}] (got {mode:g})")
+
+
+def _need(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise SpecError(key, message)
+
+
+def _number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(key, f"must be a number, got {value!r}")
+    out = float(value)
+    if not math.isfinite(out):
+        raise SpecError(key, f"must be finite, got {value!r}")
+    return out
+
+
+# ---------------------------------------------------------------- from a scenario table
+
+# family -> accepted parameter sets: (required, optional, builder(**numbers))
+_FORMS: dict[str, list[tuple[frozenset, frozenset, Callable[..., Distribution]]]] = {}
+
+
+def _form(family: str, required: str, optional: str = ""):
+    def register(fn: Callable[..., Distribution]) -> Callable[..., Distribution]:
+        _FORMS.setdefault(family, []).append(
+            (frozenset(required.split()), frozenset(optional.split()), fn))
+        return fn
+    return register
+
+
+_form("constant", "value")(lambda value: constant(value))
+_form("uniform", "min max")(lambda min, max: uniform(min, max))
+_form("uniform", "loc scale")(lambda loc, scale: uniform(loc, loc + scale))
+_form("uniform", "p5 p95")(lambda p5, p95: (
+    _need(p5 < p95, "p5", f"must be less than p95 (got {p5:g} >= {p95:g})")
+    or uniform(p5 - 0.05 / 0.9 * (p95 - p5), p95 + 0.05 / 0.9 * (p95 - p5))))
+_form("loguniform", "min max")(lambda min, max: loguniform(min, max))
+_form("loguniform", "p5 p95")(lambda p5, p95: _loguniform_from_interval(p5, p95))
+_form("normal", "loc scale")(lambda loc, scale: normal(loc, scale))
+_form("normal", "p5 p95")(lambda p5, p95: normal_from_interval(p5, p95))
+_form("normal", "p10 p50 p90")(lambda p10, p50, p90: from_p10_p50_p90(p10, p50, p90, "normal"))
+_form("truncnormal", "loc scale", "min max")(
+    lambda loc, scale, min=-math.inf, max=math.inf: truncnormal(loc, scale, min, max))
+_form("lognormal", "mu sigma")(lambda mu, sigma: lognormal(mu, sigma))
+_form("lognormal", "s scale", "loc")(lambda s, scale, loc=0.0: (
+    _need(scale > 0, "scale", f"must be positive (got {scale:g})")
+    or lognormal(math.log(scale), s, loc)))
+_form("lognormal", "p5 p95")(lambda p5, p95: lognormal_from_interval(p5, p95))
+_form("lognormal", "p10 p50 p90")(
+    lambda p10, p50, p90: from_p10_p50_p90(p10, p50, p90, "lognormal"))
+_form("triangular", "min mode max")(lambda min, mode, max: triangular(min, mode, max))
+_form("triangular", "c loc scale")(lambda c, loc, scale: (
+    _need(0 <= c <= 1, "c", f"must lie in [0, 1] (got {c:g})")
+    or _need(scale > 0, "scale", f"must be positive (got {scale:g})")
+    or triangular(loc, loc + c * scale, loc + scale)))
+_form("pert", "min mode max", "lambda")(
+    lambda min, mode, max, **kw: pert(min, mode, max, kw.get("lambda", 4.0)))
+_form("beta", "a b", "loc scale")(lambda a, b, loc=0.0, scale=1.0: beta(a, b, loc, scale))
+_form("gamma", "a", "loc scale")(lambda a, loc=0.0, scale=1.0: gamma(a, loc, scale))
+
+FAMILIES = tuple(sorted([*_FORMS, "discrete"]))
+PARAMETER_NAMES = frozenset({"dist", "values", "weights", "p10", "p50", "p90"}).union(
+    *(req | opt for forms in _FORMS.values() for req, opt, _ in forms))
+
+
+def _loguniform_from_interval(p5: float, p95: float) -> Distribution:
+    _need(p5 > 0, "p5", f"a loguniform needs p5 > 0 (got {p5:g})")
+    _need(p5 < p95, "p5", f"must be less than p95 (got {p5:g} >= {p95:g})")
+    lo, hi = math.log(p5), math.log(p95)
+    pad = 0.05 / 0.9 * (hi - lo)
+    return loguniform(math.exp(lo - pad), math.exp(hi + pad))
+
+
+def _infer_family(keys: frozenset, spec: Mapping[str, Any]) -> str:
+    if keys == {"p5", "p95"}:
+        both_positive = all(isinstance(spec[k], int | float) and spec[k] > 0 for k in keys)
+        return "lognormal" if both_positive else "normal"
+    if keys == {"p10", "p50", "p90"}:
+        return "auto3"
+    if keys in ({"min", "mode", "max"}, {"min", "mode", "max", "lambda"}):
+        return "pert"
+    if keys == {"value"}:
+        return "constant"
+    raise SpecError("dist", "missing: give dist = \"...\" (one of " + ", ".join(FAMILIES)
+                    + ") or elicited quantiles (p5 and p95; p10, p50 and p90; min, mode and max)")
+
+
+def from_spec(spec: Mapping[str, Any]) -> Distribution:
+    """A ``Distribution`` from a table of parameters (plus optional ``dist``)."""
+    keys = frozenset(k for k in spec if k != "dist")
+    family = spec.get("dist")
+    if family is None:
+        family = _infer_family(keys, spec)
+        if family == "auto3":
+            p = {k: _number(spec[k], k) for k in keys}
+            return from_p10_p50_p90(p["p10"], p["p50"], p["p90"])
+    if not isinstance(family, str) or family not in FAMILIES:
+        import difflib
+
+        close = difflib.get_close_matches(str(family), FAMILIES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SpecError("dist", f"unknown distribution {family!r}{hint}; "
+                                f"known: {', '.join(FAMILIES)}")
+    if family == "discrete":
+        extra = keys - {"values", "weights"}
+        _need(not extra, sorted(extra)[0] if extra else "",
+              "unknown parameter for discrete; it takes values and weights")
+        _need("values" in keys and "weights" in keys, "values",
+              "discrete needs values = [...] and weights = [...]")
+        return discrete(spec["values"], spec["weights"])
+    for required, optional, build in _FORMS[family]:
+        if required <= keys <= required | optional:
+            return build(**{k: _number(spec[k], k) for k in keys})
+    forms = "; ".join(
+        " + ".join(sorted(req)) + (f" (optional: {', '.join(sorted(opt))})" if opt else "")
+        for req, opt, _ in _FORMS[family])
+    got = ", ".join(sorted(keys)) or "nothing"
+    raise SpecError("dist", f"{family} takes one of: {forms}; got {got}")

@@ -1,0 +1,232 @@
+"""The formula language of derived quantities: parsed with ``ast``, never evaluated by Python.
+
+A formula is parsed into a small tree of ``Num``, ``Name`` and ``Op`` nodes using a whitelist
+of syntax: arithmetic (+ - * / **), comparisons, ``and``/``or``/``not`` (with Python's
+semantics on floats), ``a if c else b`` and the functions in ``FUNCTIONS``. Anything else is a
+``SpecError`` that quotes the formula. ``evaluate`` is the slow numpy reference that the
+kernels are tested against; ``order_by_dependency`` sorts derived quantities and reports cycles.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import SpecError
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+
+
+@dataclass(frozen=True)
+class Op:
+    """An operation: ``name`` is a key of ``ARITY``; ``args`` are nodes."""
+
+    name: str
+    args: tuple[Node, ...]
+
+
+Node = Num | Name | Op
+
+ARITY = {
+    "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "min": 2, "max": 2,
+    "lt": 2, "le": 2, "gt": 2, "ge": 2, "eq": 2, "ne": 2, "and": 2, "or": 2,
+    "neg": 1, "not": 1, "exp": 1, "log": 1, "sqrt": 1, "abs": 1,
+    "where": 3, "clip": 3,
+}
+FUNCTIONS = {"min": (2, None), "max": (2, None), "exp": (1, 1), "log": (1, 1),
+             "sqrt": (1, 1), "abs": (1, 1), "where": (3, 3), "clip": (3, 3)}
+_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
+_CMPOPS = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq",
+           ast.NotEq: "ne"}
+_HINTS = {ast.BitXor: "use ** for powers", ast.FloorDiv: "// is not supported",
+          ast.Mod: "% is not supported"}
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A parsed formula and the text it came from."""
+
+    text: str
+    tree: Node
+
+    @property
+    def names(self) -> frozenset[str]:
+        return names_in(self.tree)
+
+
+def parse(text: str, key: str = "") -> Formula:
+    """Parse formula ``text``; errors are ``SpecError``s at ``key`` that quote the text."""
+    if not isinstance(text, str):
+        raise SpecError(key, f"a formula must be a string, got {text!r}")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as err:
+        raise SpecError(key, f"syntax error in formula {text!r}: {err.msg}") from None
+    try:
+        return Formula(text, _convert(tree.body))
+    except _Unsupported as err:
+        raise SpecError(key, f"{err} in formula {text!r}") from None
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _convert(node: ast.AST) -> Node:
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, int | float):
+            raise _Unsupported(f"unsupported constant {node.value!r}")
+        try:
+            value = float(node.value)
+        except OverflowError:
+            raise _Unsupported(f"number too large: {node.value}") from None
+        return Num(value)
+    if isinstance(node, ast.Name):
+        return Name(node.id)
+    if isinstance(node, ast.BinOp):
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            raise _Unsupported(_HINTS.get(type(node.op), "unsupported operator"))
+        return Op(op, (_convert(node.left), _convert(node.right)))
+    if isinstance(node, ast.UnaryOp):
+        if isinstance(node.op, ast.USub):
+            return Op("neg", (_convert(node.operand),))
+        if isinstance(node.op, ast.UAdd):
+            return _convert(node.operand)
+        if isinstance(node.op, ast.Not):
+            return Op("not", (_convert(node.operand),))
+        raise _Unsupported("unsupported unary operator")
+    if isinstance(node, ast.BoolOp):
+        op = "and" if isinstance(node.op, ast.And) else "or"
+        args = [_convert(v) for v in node.values]
+        out = args[0]
+        for arg in args[1:]:
+            out = Op(op, (out, arg))
+        return out
+    if isinstance(node, ast.Compare):
+        terms = [_convert(node.left)] + [_convert(c) for c in node.comparators]
+        parts = []
+        for i, op_node in enumerate(node.ops):
+            op = _CMPOPS.get(type(op_node))
+            if op is None:
+                raise _Unsupported("unsupported comparison")
+            parts.append(Op(op, (terms[i], terms[i + 1])))
+        out = parts[0]
+        for part in parts[1:]:
+            out = Op("and", (out, part))
+        return out
+    if isinstance(node, ast.IfExp):
+        return Op("where", (_convert(node.test), _convert(node.body), _convert(node.orelse)))
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name):
+            raise _Unsupported("only plain function names can be called")
+        fn = node.func.id
+        if fn not in FUNCTIONS:
+            close = difflib.get_close_matches(fn, FUNCTIONS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            known = ", ".join(sorted(FUNCTIONS))
+            raise _Unsupported(f"unknown function {fn!r}{hint}; known: {known}")
+        if node.keywords:
+            raise _Unsupported(f"{fn}() takes no keyword arguments")
+        lo, hi = FUNCTIONS[fn]
+        if len(node.args) < lo or (hi is not None and len(node.args) > hi):
+            want = str(lo) if lo == hi else f"at least {lo}"
+            raise _Unsupported(f"{fn}() takes {want} arguments, got {len(node.args)}")
+        args = [_convert(a) for a in node.args]
+        if fn in ("min", "max"):
+            out = args[0]
+            for arg in args[1:]:
+                out = Op(fn, (out, arg))
+            return out
+        return Op(fn, tuple(args))
+    raise _Unsupported(f"unsupported syntax ({type(node).__name__})")
+
+
+def names_in(node: Node) -> frozenset[str]:
+    """Every name the tree refers to."""
+    if isinstance(node, Name):
+        return frozenset([node.id])
+    if isinstance(node, Op):
+        return frozenset().union(*(names_in(a) for a in node.args))
+    return frozenset()
+
+
+def order_by_dependency(formulas: Mapping[str, Formula], known: set[str],
+                        prefix: str = "derived") -> list[str]:
+    """Names of ``formulas`` so that each comes after every formula it uses.
+
+    ``known`` are names defined elsewhere (inputs). Unknown names and cycles are errors.
+    """
+    defined = set(formulas) | known
+    for name, f in formulas.items():
+        for ref in sorted(f.names - defined):
+            close = difflib.get_close_matches(ref, defined, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SpecError(f"{prefix}.{name}",
+                            f"unknown name {ref!r}{hint} in formula {f.text!r}")
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1 = visiting, 2 = done
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = path[path.index(name):] + [name]
+            raise SpecError(f"{prefix}.{name}", "cycle: " + " -> ".join(cycle))
+        state[name] = 1
+        for ref in sorted(formulas[name].names & set(formulas)):
+            visit(ref, path + [name])
+        state[name] = 2
+        order.append(name)
+
+    for name in formulas:
+        visit(name, [])
+    return order
+
+
+def evaluate(node: Node, env: Mapping[str, np.ndarray | float]) -> np.ndarray:
+    """Reference evaluation over numpy arrays (slow and obvious; the kernels must agree)."""
+    if isinstance(node, Num):
+        return np.asarray(node.value, dtype=float)
+    if isinstance(node, Name):
+        return np.asarray(env[node.id], dtype=float)
+    args = [evaluate(a, env) for a in node.args]
+    with np.errstate(all="ignore"):
+        return np.asarray(_NUMPY[node.name](*args), dtype=float)
+
+
+def _nan_min(a, b):
+    return np.where((a <= b) | np.isnan(a), a, b)
+
+
+def _nan_max(a, b):
+    return np.where((a >= b) | np.isnan(a), a, b)
+
+
+def _clip(x, lo, hi):
+    return np.where(np.isnan(x), x, np.minimum(np.maximum(x, lo), hi))
+
+
+_NUMPY = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+    "pow": np.power, "min": _nan_min, "max": _nan_max,
+    "lt": lambda a, b: (a < b) * 1.0, "le": lambda a, b: (a <= b) * 1.0,
+    "gt": lambda a, b: (a > b) * 1.0, "ge": lambda a, b: (a >= b) * 1.0,
+    "eq": lambda a, b: (a == b) * 1.0, "ne": lambda a, b: (a != b) * 1.0,
+    "and": lambda a, b: np.where(a != 0, b, a), "or": lambda a, b: np.where(a != 0, a, b),
+    "neg": np.negative, "not": lambda a: (a == 0) * 1.0, "exp": np.exp,
+    "log": np.log, "sqrt": np.sqrt,
+    "abs": np.abs, "where": lambda c, a, b: np.where(c != 0, a, b), "clip": _clip,
+}

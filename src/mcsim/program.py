@@ -1,0 +1,184 @@
+"""Lower a scenario to the kernel's register program (plain arrays, see ``_kernels``).
+
+Every input, derived quantity and sub-expression becomes a virtual register in a straight-line
+program; a linear scan then maps them onto as few physical registers as possible (a register is
+reused once its value is dead), so the register file of a block stays in cache. Numeric
+literals and constant inputs become constant registers, filled once per thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _kernels as K
+from .formula import Name, Node, Num, Op
+from .scenario import Scenario
+
+_OPCODES = {
+    "add": K.OP_ADD, "sub": K.OP_SUB, "mul": K.OP_MUL, "div": K.OP_DIV, "pow": K.OP_POW,
+    "min": K.OP_MIN, "max": K.OP_MAX, "lt": K.OP_LT, "le": K.OP_LE, "gt": K.OP_GT,
+    "ge": K.OP_GE, "eq": K.OP_EQ, "ne": K.OP_NE, "and": K.OP_AND, "or": K.OP_OR,
+    "neg": K.OP_NEG, "not": K.OP_NOT, "exp": K.OP_EXP, "log": K.OP_LOG, "sqrt": K.OP_SQRT,
+    "abs": K.OP_ABS, "where": K.OP_WHERE, "clip": K.OP_CLIP,
+}
+
+
+@dataclass(frozen=True)
+class Program:
+    """A scenario as arrays for ``_kernels``; ``named`` maps quantity names to registers."""
+
+    code: np.ndarray  # (n, 5) int64: op, dst, a, b, c
+    params: np.ndarray  # float64
+    keys: np.ndarray  # uint64, one stream key per sampled input
+    tables: np.ndarray  # float64
+    n_regs: int
+    const_regs: np.ndarray  # int64
+    const_vals: np.ndarray  # float64
+    out_regs: np.ndarray  # int64, one per scenario output
+    named: dict[str, int]  # every quantity still held in a register at the end
+
+    @property
+    def kernel_args(self) -> tuple:
+        return (self.code, self.params, self.keys, self.tables, self.n_regs,
+                self.const_regs, self.const_vals)
+
+
+def stream_key(seed: int, name: str) -> np.uint64:
+    """The 64-bit key of an input's random stream: a hash of the seed and the input's name."""
+    digest = hashlib.blake2b(f"{seed}\x00{name}".encode(), digest_size=8).digest()
+    return np.uint64(int.from_bytes(digest, "little"))
+
+
+def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = ()) -> Program:
+    """Lower ``scenario`` for ``seed``; quantities in ``keep`` stay readable at the end."""
+    instrs: list[list[int]] = []  # op, dst, a, b, c over virtual registers
+    consts: dict[float, int] = {}
+    vregs = 0
+    named: dict[str, int] = {}
+    params: list[float] = []
+    tables: list[np.ndarray] = []
+    table_len = 0
+    keys: list[np.uint64] = []
+
+    def new() -> int:
+        nonlocal vregs
+        vregs += 1
+        return vregs - 1
+
+    def const(value: float) -> int:
+        if value not in consts:
+            consts[value] = new()
+        return consts[value]
+
+    needed = _needed(scenario, keep)
+    for inp in scenario.inputs:
+        if inp.name not in needed:
+            continue
+        if inp.prior.is_constant:
+            named[inp.name] = const(float(inp.prior.params["value"]))
+            continue
+        spec = inp.prior.kernel_spec()
+        p = list(spec.params)
+        if spec.table.size:
+            p[0] += table_len  # table offsets are relative to this input's own table
+            tables.append(spec.table)
+            table_len += spec.table.size
+        dst = new()
+        instrs.append([K.OP_SAMPLE, dst, len(params), len(keys), spec.family])
+        params.extend(p)
+        keys.append(stream_key(seed, inp.name))
+        named[inp.name] = dst
+
+    def emit(node: Node) -> int:
+        if isinstance(node, Num):
+            return const(node.value)
+        if isinstance(node, Name):
+            return named[node.id]
+        assert isinstance(node, Op)
+        args = [emit(a) for a in node.args]
+        dst = new()
+        instrs.append([_OPCODES[node.name], dst, *args, *([0] * (3 - len(args)))])
+        return dst
+
+    for name, formula in scenario.derived:
+        if name in needed:
+            named[name] = emit(formula.tree)
+    outs = [emit(o.formula.tree) for o in scenario.outputs]
+
+    code, mapping, n_regs = _allocate(instrs, set(consts.values()),
+                                      set(outs) | {named[k] for k in keep})
+    return Program(
+        code=code,
+        params=np.asarray(params, dtype=np.float64),
+        keys=np.asarray(keys, dtype=np.uint64),
+        tables=np.concatenate(tables) if tables else np.zeros(1),
+        n_regs=max(n_regs, 1),
+        const_regs=np.asarray([mapping[v] for v in consts.values()], dtype=np.int64),
+        const_vals=np.asarray(list(consts.keys()), dtype=np.float64),
+        out_regs=np.asarray([mapping[v] for v in outs], dtype=np.int64),
+        named={k: mapping[v] for k, v in named.items() if k in keep or v in outs},
+    )
+
+
+def _needed(scenario: Scenario, keep: tuple[str, ...]) -> set[str]:
+    formulas = dict(scenario.derived)
+    needed: set[str] = set()
+    stack = [*keep, *(n for o in scenario.outputs for n in o.formula.names)]
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            if name in formulas:
+                stack.extend(formulas[name].names)
+    return needed
+
+
+def _allocate(instrs: list[list[int]], pinned_consts: set[int],
+              live_out: set[int]) -> tuple[np.ndarray, dict[int, int], int]:
+    """Linear-scan register allocation over the straight-line program."""
+    last_use: dict[int, int] = {}
+    for i, (op, _dst, a, b, c) in enumerate(instrs):
+        operands = () if op == K.OP_SAMPLE else (a, b, c)[:_arity(op)]
+        for v in operands:
+            last_use[v] = i
+    mapping: dict[int, int] = {}
+    free: list[int] = []
+    n_regs = 0
+
+    def take() -> int:
+        nonlocal n_regs
+        if free:
+            return free.pop()
+        n_regs += 1
+        return n_regs - 1
+
+    for v in sorted(pinned_consts):
+        mapping[v] = take()
+    code = np.zeros((len(instrs), 5), dtype=np.int64)
+    for i, (op, dst, a, b, c) in enumerate(instrs):
+        n_args = 0 if op == K.OP_SAMPLE else _arity(op)
+        row = [op, 0, a, b, c]
+        for j in range(n_args):
+            row[2 + j] = mapping[(a, b, c)[j]]
+        # operands whose last use is here die before dst is assigned (in-place is safe:
+        # every kernel loop reads a[j], b[j], c[j] before it writes d[j])
+        for v in {(a, b, c)[j] for j in range(n_args)}:
+            if last_use.get(v) == i and v not in live_out and v not in pinned_consts:
+                free.append(mapping[v])
+        mapping[dst] = take()
+        row[1] = mapping[dst]
+        code[i] = row
+        if dst not in last_use and dst not in live_out:
+            free.append(mapping[dst])
+    return code, mapping, n_regs
+
+
+def _arity(op: int) -> int:
+    if op in (K.OP_WHERE, K.OP_CLIP):
+        return 3
+    if op in (K.OP_NEG, K.OP_NOT, K.OP_EXP, K.OP_LOG, K.OP_SQRT, K.OP_ABS):
+        return 1
+    return 2

@@ -1,0 +1,281 @@
+"""Load and validate a scenario file (TOML) into frozen dataclasses.
+
+The only place that parses scenario files. Every error is a ``SpecError`` whose key starts
+with the file and names the table and field, e.g.
+``priors/x.toml: inputs.h800_count.p5: must be less than p95 (got 12000 >= 8000)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from . import distributions
+from .distributions import Distribution
+from .errors import McsimError, SpecError
+from .formula import Formula, order_by_dependency, parse
+
+SCHEMA_VERSION = 1
+DEFAULT_SCENARIO = "deepseek"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED = {"min", "max", "exp", "log", "sqrt", "abs", "where", "clip", "and", "or", "not",
+             "if", "else", "True", "False", "None"}
+_TOP_KEYS = {"schema", "title", "description", "inputs", "derived", "outputs", "claims"}
+_INPUT_META = {"unit", "source", "note"}
+_OUTPUT_KEYS = {"formula", "unit", "label", "note"}
+_CLAIM_KEYS = {"output", "value", "source", "note"}
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    prior: Distribution
+    unit: str
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    formula: Formula
+    unit: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    name: str
+    output: str
+    value: float
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated cost question. ``derived`` is in dependency order."""
+
+    name: str
+    title: str
+    description: str
+    inputs: tuple[Input, ...]
+    derived: tuple[tuple[str, Formula], ...]
+    outputs: tuple[Output, ...]
+    claims: tuple[Claim, ...]
+    path: str = ""
+    sha256: str = ""
+
+    def input(self, name: str) -> Input:
+        return next(i for i in self.inputs if i.name == name)
+
+    def output(self, name: str) -> Output:
+        for o in self.outputs:
+            if o.name == name:
+                return o
+        known = [o.name for o in self.outputs]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise McsimError(f"unknown output {name!r}{hint}; outputs: {', '.join(known)}")
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.inputs)
+
+    def unused_inputs(self) -> list[str]:
+        """Inputs no output depends on (directly or through derived quantities)."""
+        formulas = dict(self.derived)
+        needed: set[str] = set()
+        stack = [n for o in self.outputs for n in o.formula.names]
+        while stack:
+            name = stack.pop()
+            if name in needed:
+                continue
+            needed.add(name)
+            if name in formulas:
+                stack.extend(formulas[name].names)
+        return [n for n in self.input_names if n not in needed]
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    """Scenario files shipped with the package (``priors/`` of the repo)."""
+    candidates = [resources.files("mcsim") / "priors",
+                  Path(__file__).resolve().parents[2] / "priors"]  # a source checkout
+    for folder in candidates:
+        folder = Path(str(folder))
+        if folder.is_dir():
+            return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+    return {}
+
+
+def resolve_path(path: str | Path | None) -> Path:
+    """A scenario path, or the built-in scenario of that name, or the default one."""
+    if path is None:
+        path = DEFAULT_SCENARIO
+    p = Path(path)
+    if p.exists():
+        return p
+    builtin = builtin_scenarios()
+    if str(path) in builtin:
+        return builtin[str(path)]
+    names = ", ".join(builtin) or "none found"
+    raise McsimError(f"{path}: no such scenario file (built-in scenarios: {names})")
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Read and validate a scenario file; ``None`` loads the built-in default."""
+    p = resolve_path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as err:
+        raise McsimError(f"{p}: cannot read: {err.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise McsimError(f"{p}: not a UTF-8 text file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise McsimError(f"{p}: invalid TOML: {err}") from None
+    try:
+        scenario = scenario_from_dict(data, name=p.stem)
+    except SpecError as err:
+        raise err.within(str(p)) from None
+    return _replace(scenario, path=str(p), sha256=hashlib.sha256(raw).hexdigest())
+
+
+def _replace(s: Scenario, **kw: Any) -> Scenario:
+    from dataclasses import replace
+
+    return replace(s, **kw)
+
+
+def scenario_from_dict(data: dict[str, Any], name: str = "scenario") -> Scenario:
+    """Validate parsed TOML (a dict) into a ``Scenario``; errors are ``SpecError``s."""
+    _no_unknown(data, _TOP_KEYS, "")
+    schema = data.get("schema")
+    if schema is None:
+        raise SpecError("schema", f"missing: add `schema = {SCHEMA_VERSION}` at the top")
+    if schema != SCHEMA_VERSION:
+        raise SpecError("schema", f"unsupported version {schema!r}; this mcsim reads "
+                                  f"schema {SCHEMA_VERSION}")
+    title = _text(data, "title", "", required=False) or name
+    description = _text(data, "description", "", required=False)
+
+    inputs = tuple(_input(n, spec) for n, spec in _table(data, "inputs", required=True).items())
+    input_names = {i.name for i in inputs}
+
+    derived_raw = _table(data, "derived")
+    derived: dict[str, Formula] = {}
+    for dname, text in derived_raw.items():
+        _check_name(dname, "derived")
+        if dname in input_names:
+            raise SpecError(f"derived.{dname}", "is already the name of an input")
+        derived[dname] = parse(text, f"derived.{dname}")
+    order = order_by_dependency(derived, input_names)
+
+    outputs = []
+    for oname, spec in _table(data, "outputs", required=True).items():
+        _check_name(oname, "outputs")
+        key = f"outputs.{oname}"
+        if isinstance(spec, str):
+            spec = {"formula": spec}
+        if not isinstance(spec, dict):
+            raise SpecError(key, "must be a table with formula, unit and label")
+        _no_unknown(spec, _OUTPUT_KEYS, key)
+        formula = parse(_text(spec, "formula", key), f"{key}.formula")
+        known = input_names | set(derived)
+        for ref in sorted(formula.names - known):
+            close = difflib.get_close_matches(ref, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SpecError(f"{key}.formula",
+                            f"unknown name {ref!r}{hint} in formula {formula.text!r}")
+        outputs.append(Output(oname, formula, _text(spec, "unit", key, required=False),
+                              _text(spec, "label", key, required=False) or oname))
+    output_names = {o.name for o in outputs}
+
+    claims = []
+    for cname, spec in _table(data, "claims").items():
+        key = f"claims.{cname}"
+        if not isinstance(spec, dict):
+            raise SpecError(key, "must be a table with output, value and source")
+        _no_unknown(spec, _CLAIM_KEYS, key)
+        out = _text(spec, "output", key)
+        if out not in output_names:
+            close = difflib.get_close_matches(out, output_names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SpecError(f"{key}.output", f"unknown output {out!r}{hint}")
+        value = spec.get("value")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SpecError(f"{key}.value", f"must be a number, got {value!r}")
+        claims.append(Claim(cname, out, float(value), _text(spec, "source", key),
+                            _text(spec, "note", key, required=False)))
+
+    return Scenario(name=name, title=title, description=description, inputs=inputs,
+                    derived=tuple((n, derived[n]) for n in order), outputs=tuple(outputs),
+                    claims=tuple(claims))
+
+
+def _input(name: str, spec: Any) -> Input:
+    key = f"inputs.{name}"
+    _check_name(name, "inputs")
+    if not isinstance(spec, dict):
+        raise SpecError(key, "must be a table with dist parameters, unit and source")
+    params = {k: v for k, v in spec.items() if k not in _INPUT_META}
+    allowed = distributions.PARAMETER_NAMES | _INPUT_META
+    for field in params:
+        if field not in distributions.PARAMETER_NAMES:
+            _no_unknown({field: None}, allowed, key)
+    try:
+        prior = distributions.from_spec(params)
+    except SpecError as err:
+        raise err.within(key) from None
+    unit = _text(spec, "unit", key)
+    source = _text(spec, "source", key)
+    return Input(name, prior, unit, source, _text(spec, "note", key, required=False))
+
+
+def _table(data: dict[str, Any], key: str, required: bool = False) -> dict[str, Any]:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise SpecError(key, f"missing: the scenario needs at least one [{key}.NAME] table")
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError(key, "must be a table")
+    if required and not value:
+        raise SpecError(key, "is empty")
+    return value
+
+
+def _text(spec: dict[str, Any], field: str, key: str, required: bool = True) -> str:
+    full = f"{key}.{field}" if key else field
+    value = spec.get(field)
+    if value is None:
+        if required:
+            raise SpecError(full, "missing")
+        return ""
+    if not isinstance(value, str):
+        raise SpecError(full, f"must be a string, got {value!r}")
+    if required and not value.strip():
+        raise SpecError(full, "must not be empty")
+    return value
+
+
+def _check_name(name: str, table: str) -> None:
+    if not _NAME.match(name) or name in _RESERVED:
+        raise SpecError(f"{table}.{name}",
+                        "names must be identifiers (letters, digits, _) and not a function name")
+
+
+def _no_unknown(spec: dict[str, Any], allowed: set[str], key: str) -> None:
+    for field in spec:
+        if field not in allowed:
+            close = difflib.get_close_matches(field, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            where = f"{key}.{field}" if key else field
+            raise SpecError(where, f"unknown field{hint}")
