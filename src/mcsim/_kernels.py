@@ -19,7 +19,7 @@ from numba import prange
 
 from ._jit import jit, jit_parallel
 
-BLOCK = 512  # draws evaluated together by one instruction
+BLOCK = 256  # draws evaluated together by one instruction
 TILE = 65536  # draws per unit of parallel work; a multiple of BLOCK
 
 # Opcodes: code rows are (op, dst, a, b, c).
@@ -55,10 +55,11 @@ F_NORMAL = 2  # mu, sigma
 F_LOGNORMAL = 3  # loc, mu, sigma, sign: loc + sign * exp(mu + sign * sigma * z)
 F_TRUNCNORM = 4  # mu, sigma, pa, pb, sign: mu + sign * sigma * ndtri(pa + u (pb - pa))
 F_TRIANGULAR = 5  # min, mode, max
-F_TABLE = 6  # table offset, n, z0, 1/h: cubic Hermite of x(z) on a uniform z grid
+F_TABLE = 6  # (offset, n, u0, 1/h) of x(u) on a central u grid, then the same of x(z) for
+#              the tails on a z grid: cubic Hermite interpolation with exact slopes
 F_DISCRETE = 7  # table offset, n: cumulative weights then values
 
-# Statistics kept per tile and output: count, mean, M2, min, max.
+# Statistics kept per tile and output: count, sum and sum of squares (shifted), min, max.
 N_STATS = 5
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
@@ -123,7 +124,10 @@ def ndtri(p):
 
 @jit
 def table_ppf(z, tables, offset, n, z0, inv_h):
-    """Cubic Hermite interpolation of x(z) from ``n`` knots and their exact slopes."""
+    """Cubic Hermite interpolation of x at ``z`` from ``n`` knots and their exact slopes.
+
+    Knots sit at ``z0 + i / inv_h``; the table holds the n values, then the n slopes.
+    """
     t = (z - z0) * inv_h
     if t <= 0.0:
         return tables[offset]
@@ -204,13 +208,21 @@ def sample_into(out, family, params, p, key, tables, k0, n):
             else:
                 out[j] = b - math.sqrt((1.0 - u) * right)
     elif family == F_TABLE:
-        offset = int(params[p])
-        m = int(params[p + 1])
-        z0 = params[p + 2]
-        inv_h = params[p + 3]
+        off_u = int(params[p])
+        n_u = int(params[p + 1])
+        u0 = params[p + 2]
+        inv_hu = params[p + 3]
+        u1 = u0 + (n_u - 1) / inv_hu
+        off_z = int(params[p + 4])
+        n_z = int(params[p + 5])
+        z0 = params[p + 6]
+        inv_hz = params[p + 7]
         for j in range(n):
-            z = ndtri(uniform01(key, k0 + j))
-            out[j] = table_ppf(z, tables, offset, m, z0, inv_h)
+            u = uniform01(key, k0 + j)
+            if u0 <= u <= u1:
+                out[j] = table_ppf(u, tables, off_u, n_u, u0, inv_hu)
+            else:
+                out[j] = table_ppf(ndtri(u), tables, off_z, n_z, z0, inv_hz)
     elif family == F_DISCRETE:
         offset = int(params[p])
         m = int(params[p + 1])
@@ -371,49 +383,29 @@ def histogram_index(x, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
     return neg_bins - ((e - lo_neg) * s + m)
 
 
-@jit
-def _merge_stats(acc, n, mean, m2, lo, hi):
-    """Chan et al. merge of (n, mean, M2, min, max) into ``acc`` (a row of N_STATS)."""
-    if n == 0:
-        return
-    na = acc[0]
-    tot = na + n
-    delta = mean - acc[1]
-    acc[1] += delta * n / tot
-    acc[2] += m2 + delta * delta * na * n / tot
-    acc[0] = tot
-    if lo < acc[3]:
-        acc[3] = lo
-    if hi > acc[4]:
-        acc[4] = hi
-
-
-@jit
-def _reset_stats(acc):
-    acc[0] = 0.0
-    acc[1] = 0.0
-    acc[2] = 0.0
-    acc[3] = np.inf
-    acc[4] = -np.inf
-
-
 @jit_parallel
 def reduce_tiles(code, params, keys, tables, n_regs, const_regs, const_vals, out_regs,
-                 hist_layout, hist_offsets, sub_bits, draws, tile0, n_tiles,
+                 shifts, hist_layout, hist_offsets, sub_bits, draws, tile0, n_tiles,
                  hist, totals, nonfinite, n_lanes):
     """Evaluate tiles ``tile0 .. tile0+n_tiles-1`` and fold them into the running reductions.
 
-    ``hist[lane]`` gets integer counts (order-free); per-tile moments are merged into
-    ``totals`` in tile order after the parallel loop, so the floating-point result is the
-    same for any number of lanes and any batching of tiles.
+    Per output: histogram counts in ``hist[lane]`` (integers, so order-free), the non-finite
+    count, and in ``totals[o]``: count, sum and sum of squares of ``x - shifts[o]``, min, max.
+    Sums are kept per tile and added to ``totals`` in tile order after the parallel loop, so
+    the floating-point result is the same for any number of lanes and any batching of tiles.
     """
     n_out = out_regs.shape[0]
     tile_stats = np.empty((n_tiles, n_out, N_STATS))
     for lane in prange(n_lanes):
         regs = _new_registers(n_regs, const_regs, const_vals)
+        h = hist[lane]
         for t in range(lane, n_tiles, n_lanes):
             for o in range(n_out):
-                _reset_stats(tile_stats[t, o])
+                tile_stats[t, o, 0] = 0.0
+                tile_stats[t, o, 1] = 0.0
+                tile_stats[t, o, 2] = 0.0
+                tile_stats[t, o, 3] = np.inf
+                tile_stats[t, o, 4] = -np.inf
             start = (tile0 + t) * TILE
             stop = min(start + TILE, draws)
             for b0 in range(start, stop, BLOCK):
@@ -421,40 +413,42 @@ def reduce_tiles(code, params, keys, tables, n_regs, const_regs, const_vals, out
                 eval_block(code, params, keys, tables, regs, b0, m)
                 for o in range(n_out):
                     r = regs[out_regs[o]]
-                    h = hist[lane]
                     off = hist_offsets[o]
                     lo_pos = hist_layout[o, 0]
                     n_pos = hist_layout[o, 1]
                     lo_neg = hist_layout[o, 2]
                     n_neg = hist_layout[o, 3]
+                    shift = shifts[o]
                     cnt = 0
-                    s = 0.0
+                    s1 = 0.0
+                    s2 = 0.0
                     lo = np.inf
                     hi = -np.inf
-                    bad = 0
                     for j in range(m):
                         x = r[j]
                         if math.isfinite(x):
                             cnt += 1
-                            s += x
+                            d = x - shift
+                            s1 += d
+                            s2 += d * d
                             lo = min(lo, x)
                             hi = max(hi, x)
                             h[off + histogram_index(x, lo_pos, n_pos, lo_neg, n_neg,
                                                     sub_bits)] += 1
-                        else:
-                            bad += 1
-                    if bad:
-                        nonfinite[lane, o] += bad
-                    if cnt == 0:
-                        continue
-                    mean = s / cnt
-                    m2 = 0.0
-                    for j in range(m):
-                        x = r[j]
-                        if math.isfinite(x):
-                            m2 += (x - mean) * (x - mean)
-                    _merge_stats(tile_stats[t, o], cnt, mean, m2, lo, hi)
+                    if cnt < m:
+                        nonfinite[lane, o] += m - cnt
+                    ts = tile_stats[t, o]
+                    ts[0] += cnt
+                    ts[1] += s1
+                    ts[2] += s2
+                    ts[3] = min(ts[3], lo)
+                    ts[4] = max(ts[4], hi)
     for t in range(n_tiles):
         for o in range(n_out):
             ts = tile_stats[t, o]
-            _merge_stats(totals[o], ts[0], ts[1], ts[2], ts[3], ts[4])
+            acc = totals[o]
+            acc[0] += ts[0]
+            acc[1] += ts[1]
+            acc[2] += ts[2]
+            acc[3] = min(acc[3], ts[3])
+            acc[4] = max(acc[4], ts[4])

@@ -23,17 +23,24 @@ from .errors import SpecError
 
 Z90 = float(special.ndtri(0.95))  # a 90% interval spans mu +- Z90 sigma
 Z80 = float(special.ndtri(0.90))  # a p10/p90 pair spans mu +- Z80 sigma
-TABLE_Z = 8.5  # normal scores tabulated: [-TABLE_Z, TABLE_Z] (uniform draws reach ~8.2)
+TABLE_Z = 8.5  # tails: normal scores in [-TABLE_Z, TABLE_Z] (uniform draws reach ~8.2)
 TABLE_KNOTS = 2049
+TABLE_U = 1.0 / 64  # centre: u in [TABLE_U, 1 - TABLE_U], interpolated without ndtri
+TABLE_U_KNOTS = 4097
 
 
 @dataclass(frozen=True)
 class KernelSpec:
-    """How ``_kernels.sample_into`` draws this distribution: family code, parameters, table."""
+    """How ``_kernels.sample_into`` draws this distribution: family code, parameters, table.
+
+    ``table_offsets`` are the positions in ``params`` that index into ``table``; they are
+    shifted when the tables of several inputs are concatenated.
+    """
 
     family: int
     params: tuple[float, ...]
     table: np.ndarray
+    table_offsets: tuple[int, ...] = ()
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, KernelSpec) and self.family == other.family
@@ -149,20 +156,27 @@ _REFERENCE: dict[str, Callable[..., Any]] = {
 
 
 def _table_spec(dist: Distribution) -> KernelSpec:
-    """Knots x(z) = F^-1(Phi(z)) on a uniform z grid, with slopes dx/dz = phi(z) / f(x)."""
+    """Two tables of knots with exact slopes: x(u) = F^-1(u) on a uniform grid over the centre
+    (dx/du = 1 / f(x)), and x(z) = F^-1(Phi(z)) on a uniform z grid for the tails
+    (dx/dz = phi(z) / f(x)), so the kernel needs ``ndtri`` only for the tails."""
     rv = dist.reference()
+    u = np.linspace(TABLE_U, 1.0 - TABLE_U, TABLE_U_KNOTS)
+    xu = rv.ppf(u)
+    with np.errstate(all="ignore"):
+        su = 1.0 / rv.pdf(xu)
     z = np.linspace(-TABLE_Z, TABLE_Z, TABLE_KNOTS)
     lower = special.ndtr(np.minimum(z, 0.0))
     upper = special.ndtr(-np.maximum(z, 0.0))
-    x = np.where(z <= 0, rv.ppf(lower), rv.isf(upper))
+    xz = np.where(z <= 0, rv.ppf(lower), rv.isf(upper))
     with np.errstate(all="ignore"):
-        slope = stats.norm.pdf(z) / rv.pdf(x)
-    numeric = np.gradient(x, z)
-    bad = ~np.isfinite(slope) | (slope < 0)
-    slope[bad] = numeric[bad]
-    h = z[1] - z[0]
-    params = (0.0, float(TABLE_KNOTS), -TABLE_Z, 1.0 / h)
-    return KernelSpec(K.F_TABLE, params, np.concatenate([x, slope]))
+        sz = stats.norm.pdf(z) / rv.pdf(xz)
+    for x, slope, grid in ((xu, su, u), (xz, sz, z)):
+        bad = ~np.isfinite(slope) | (slope < 0)
+        slope[bad] = np.gradient(x, grid)[bad]
+    n_u = 2 * TABLE_U_KNOTS
+    params = (0.0, float(TABLE_U_KNOTS), TABLE_U, 1.0 / (u[1] - u[0]),
+              float(n_u), float(TABLE_KNOTS), -TABLE_Z, 1.0 / (z[1] - z[0]))
+    return KernelSpec(K.F_TABLE, params, np.concatenate([xu, su, xz, sz]), (0, 4))
 
 
 def _truncnormal_spec(d: Distribution) -> KernelSpec:
@@ -181,7 +195,7 @@ def _discrete_spec(d: Distribution) -> KernelSpec:
     cum = np.cumsum(d.params["weights"])
     cum[-1] = 1.0
     table = np.concatenate([cum, np.asarray(d.params["values"], dtype=float)])
-    return KernelSpec(K.F_DISCRETE, (0.0, float(len(cum))), table)
+    return KernelSpec(K.F_DISCRETE, (0.0, float(len(cum))), table, (0,))
 
 
 def _constant_spec(d: Distribution) -> KernelSpec:

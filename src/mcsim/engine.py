@@ -10,7 +10,6 @@ with any batch size.
 from __future__ import annotations
 
 import math
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -152,39 +151,47 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
     t0 = time.perf_counter()
     prog = compile_program(scenario, int(seed))
     with _threads(threads) as n_threads:
-        layouts = _layouts(prog, min(draws, PILOT_DRAWS), n_threads)
-        result = _stream(prog, layouts, draws, n_threads, batch_tiles, progress)
+        layouts, shifts = _pilot(prog, min(draws, PILOT_DRAWS), n_threads)
+        result = _stream(prog, layouts, shifts, draws, n_threads, batch_tiles, progress)
     wall = time.perf_counter() - t0
     outputs = {}
     hist, totals, nonfinite = result
     for o, out in enumerate(scenario.outputs):
-        n, mean, m2, lo, hi = totals[o]
+        n, s1, s2, lo, hi = totals[o]
         count = int(n)
-        std = math.sqrt(m2 / (count - 1)) if count > 1 else math.nan
+        mean = float(shifts[o] + s1 / count) if count else math.nan
+        var = (s2 - s1 * s1 / count) / (count - 1) if count > 1 else math.nan
+        std = math.sqrt(max(var, 0.0)) if count > 1 else math.nan
         outputs[out.name] = OutputStats(
             name=out.name, count=count, nonfinite=int(nonfinite[o]),
-            mean=float(mean) if count else math.nan, std=std,
+            mean=mean, std=std,
             histogram=Histogram(layouts[o], hist[o], float(lo) if count else math.nan,
                                 float(hi) if count else math.nan))
     return Simulation(scenario=scenario, draws=draws, seed=int(seed), threads=n_threads,
                       wall_seconds=wall, outputs=outputs)
 
 
-def _layouts(prog: Program, pilot: int, n_threads: int) -> list[Layout]:
-    """Histogram layouts from a pilot: the first draws of the run itself."""
+def _pilot(prog: Program, pilot: int, n_threads: int) -> tuple[list[Layout], np.ndarray]:
+    """Histogram layouts and a shift near each output's centre (for numerically stable
+    sums of squares), from a pilot: the first draws of the run itself."""
     values = K.draw_values(*prog.kernel_args, prog.out_regs, 0, pilot, n_threads)
-    return [Layout.from_pilot(row) for row in values]
+    shifts = np.zeros(len(values))
+    for o, row in enumerate(values):
+        finite = row[np.isfinite(row)]
+        if finite.size:
+            shifts[o] = np.median(finite)
+    return [Layout.from_pilot(row) for row in values], shifts
 
 
-def _stream(prog: Program, layouts: list[Layout], draws: int, n_threads: int,
-            batch_tiles: int | None, progress: Progress | None):
+def _stream(prog: Program, layouts: list[Layout], shifts: np.ndarray, draws: int,
+            n_threads: int, batch_tiles: int | None, progress: Progress | None):
     n_out = len(layouts)
     sizes = np.array([lay.n_bins for lay in layouts], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     layout_rows = np.array([lay.as_row() for lay in layouts], dtype=np.int64).reshape(n_out, 4)
     hist = np.zeros((n_threads, int(sizes.sum())), dtype=np.int64)
     totals = np.zeros((n_out, K.N_STATS))
-    totals[:, 3] = np.inf
+    totals[:, 3] = np.inf  # count, shifted sum, shifted sum of squares, min, max
     totals[:, 4] = -np.inf
     nonfinite = np.zeros((n_threads, n_out), dtype=np.int64)
     n_tiles = -(-draws // K.TILE)
@@ -192,7 +199,7 @@ def _stream(prog: Program, layouts: list[Layout], draws: int, n_threads: int,
     sub_bits = layouts[0].sub_bits if layouts else 10
     for tile0 in range(0, n_tiles, batch):
         count = min(batch, n_tiles - tile0)
-        K.reduce_tiles(*prog.kernel_args, prog.out_regs, layout_rows, offsets, sub_bits,
+        K.reduce_tiles(*prog.kernel_args, prog.out_regs, shifts, layout_rows, offsets, sub_bits,
                        draws, tile0, count, hist, totals, nonfinite, n_threads)
         if progress is not None:
             progress(min((tile0 + count) * K.TILE, draws), draws)
@@ -200,7 +207,3 @@ def _stream(prog: Program, layouts: list[Layout], draws: int, n_threads: int,
     per_output = [merged[off:off + size] for off, size in zip(offsets, sizes, strict=True)]
     return per_output, totals, nonfinite.sum(axis=0)
 
-
-def default_threads() -> int:
-    """Threads used when none are asked for: numba's default (the machine's cores)."""
-    return int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))

@@ -83,7 +83,8 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = ()) -
         spec = inp.prior.kernel_spec()
         p = list(spec.params)
         if spec.table.size:
-            p[0] += table_len  # table offsets are relative to this input's own table
+            for i in spec.table_offsets:  # offsets are relative to this input's own table
+                p[i] += table_len
             tables.append(spec.table)
             table_len += spec.table.size
         dst = new()
