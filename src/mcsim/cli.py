@@ -1,0 +1,130 @@
+"""The command line: read options, call the library, print and export. No logic of its own."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .errors import McsimError
+
+CI_HELP = "credible level of the equal-tailed interval, in percent (default 90)"
+
+
+class _Count(click.ParamType):
+    name = "COUNT"
+
+    def convert(self, value, param, ctx):
+        from .units import parse_count
+
+        try:
+            return parse_count(value, f"--{param.name}" if param else "count")
+        except McsimError as err:
+            self.fail(str(err).split(": ", 1)[-1], param, ctx)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mcsim", prog_name="mcsim")
+def cli() -> None:
+    """Monte Carlo uncertainty for cost claims about AI infrastructure.
+
+    The built-in scenario is DeepSeek's: fleet capex, opex and total cost against the claimed
+    $5.576M V3 training cost, and where the press's "266x" and "400x" fall.
+    """
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+@click.option("--draws", "-n", type=_Count(), default="1M", show_default=True,
+              help="number of draws: 10M, 2.5M, 1e7, 1_000_000, 1B")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="random seed (printed when not given, so a run can be repeated)")
+@click.option("--ci", type=float, default=90.0, show_default=True, help=CI_HELP)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="results folder (default results/<scenario>-<UTC time>/)")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="parallel threads (default: all cores)")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+def run(scenario, draws, seed, ci, out, threads, quiet) -> None:
+    """Simulate SCENARIO (a file, or a built-in name; default: deepseek) and report."""
+    from . import engine, export, reduce, render
+    from .scenario import load_scenario
+
+    reduce.check_level(ci)
+    sc = load_scenario(scenario)
+    seed = engine.new_seed() if seed is None else seed
+    with _progress_bar(draws, quiet) as progress:
+        sim = engine.simulate(sc, draws, seed=seed, threads=threads, progress=progress)
+    summary, claims = sim.summary(ci), sim.claims()
+    click.echo(render.run_header(sim))
+    click.echo()
+    click.echo(render.summary_text(summary))
+    click.echo()
+    click.echo(render.claims_text(claims))
+    folder = export.write_results(sim, out or export.default_out_dir(sc.name), ci)
+    click.echo(f"\nwrote {folder}/summary.csv, claims.csv, manifest.json")
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+def check(scenario) -> None:
+    """Validate SCENARIO and list its inputs with p5/p50/p95 and sources (no simulation)."""
+    from .render import check_text
+    from .scenario import load_scenario
+
+    click.echo(check_text(load_scenario(scenario)))
+
+
+@cli.command("scenarios")
+def list_scenarios() -> None:
+    """List the built-in scenarios."""
+    from .scenario import builtin_scenarios
+
+    for name, path in builtin_scenarios().items():
+        click.echo(f"{name}\t{path}")
+
+
+class _progress_bar:
+    """A tqdm bar on stderr after a second's work; nothing when quiet or not a terminal."""
+
+    def __init__(self, total: int, quiet: bool):
+        self.total, self.quiet = total, quiet
+        self.bar = None
+
+    def __enter__(self):
+        if self.quiet or not sys.stderr.isatty():
+            return None
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.total, unit=" draws", unit_scale=True, delay=1.0,
+                        file=sys.stderr, leave=False)
+        return self._update
+
+    def _update(self, done: int, total: int) -> None:
+        self.bar.update(done - self.bar.n)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+        return False
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one-line errors with exit code 2, no tracebacks; Ctrl-C exits 130."""
+    try:
+        cli.main(args=argv, prog_name="mcsim", standalone_mode=False)
+    except McsimError as err:
+        click.echo(f"mcsim: error: {err}", err=True)
+        sys.exit(2)
+    except click.exceptions.NoArgsIsHelpError as err:  # pragma: no cover - click >= 8.2
+        click.echo(err.format_message(), err=True)
+        sys.exit(2)
+    except click.ClickException as err:
+        click.echo(f"mcsim: error: {err.format_message()}", err=True)
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        click.echo("mcsim: interrupted; no results written", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("mcsim: interrupted; no results written", err=True)
+        sys.exit(130)

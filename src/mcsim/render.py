@@ -1,0 +1,83 @@
+"""Render results and scenarios as plain-text tables for the terminal."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .units import format_percent, format_rate, format_value
+
+if TYPE_CHECKING:
+    from .engine import Simulation
+    from .scenario import Scenario
+
+
+def _table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def run_header(sim: Simulation) -> str:
+    s = sim.scenario
+    return (f"{s.title}\n{s.path or s.name}: seed {sim.seed}, {sim.draws:,} draws, "
+            f"{sim.threads} thread{'s' if sim.threads != 1 else ''}, "
+            f"{sim.wall_seconds:.2f} s ({format_rate(sim.draws_per_second)} draws/s)")
+
+
+def summary_text(summary: pd.DataFrame) -> str:
+    """The summary frame as a table: mean, median and the equal-tailed interval per output."""
+    level = summary["ci_level"].iloc[0] if len(summary) else 0.9
+    rows = [[r.label, format_value(r.mean, r.unit), format_value(r.median, r.unit),
+             f"{format_value(r.ci_low, r.unit)} to {format_value(r.ci_high, r.unit)}"]
+            for r in summary.itertuples()]
+    text = _table(["output", "mean", "median", f"{100 * level:g}% interval"], rows, {1, 2})
+    notes = [f"note: {r.output}: {r.nonfinite:,} non-finite draws (e.g. a division by zero) "
+             "were left out of its statistics" for r in summary.itertuples() if r.nonfinite]
+    notes += [f"note: {r.output}: a quantile fell outside the histogram's fine range; "
+              "it is bounded by the exact min and max only" for r in summary.itertuples()
+              if r.coarse]
+    return "\n".join([text, *notes])
+
+
+def claims_text(claims: pd.DataFrame) -> str:
+    """Where each claim falls: its percentile and the probability that the truth exceeds it."""
+    if claims.empty:
+        return "(no claims in this scenario)"
+    rows = [[r.claim, r.output, format_value(r.value, r.unit), format_percent(r.percentile / 100),
+             format_percent(r.p_exceed)] for r in claims.itertuples()]
+    return _table(["claim", "output", "claimed", "percentile", "P(true > claimed)"], rows,
+                  {2, 3, 4})
+
+
+def check_text(scenario: Scenario) -> str:
+    """Every input with its prior, p5/p50/p95, unit and source; then derived and outputs."""
+    s = scenario
+    lines = [f"{s.path or s.name}: OK ({len(s.inputs)} inputs, {len(s.derived)} derived, "
+             f"{len(s.outputs)} outputs, {len(s.claims)} claims)", s.title, ""]
+    rows = []
+    for inp in s.inputs:
+        p5, p50, p95 = np.asarray(inp.prior.ppf([0.05, 0.5, 0.95]), dtype=float)
+        rows.append([inp.name, inp.unit, format_value(p5), format_value(p50), format_value(p95),
+                     inp.prior.describe()])
+    lines.append(_table(["input", "unit", "p5", "p50", "p95", "prior"], rows, {2, 3, 4}))
+    lines += ["", "sources:"]
+    lines += [f"  {inp.name}: {inp.source}" for inp in s.inputs]
+    if s.derived:
+        lines += ["", "derived:"]
+        lines += [f"  {name} = {f.text}" for name, f in s.derived]
+    lines += ["", "outputs:"]
+    lines += [f"  {o.name} [{o.unit or '-'}] = {o.formula.text}  ({o.label})" for o in s.outputs]
+    if s.claims:
+        lines += ["", "claims:"]
+        lines += [f"  {c.name}: {c.output} = {c.value:g}  ({c.source})" for c in s.claims]
+    unused = s.unused_inputs()
+    if unused:
+        lines += ["", f"warning: inputs no output uses: {', '.join(unused)}"]
+    return "\n".join(lines)

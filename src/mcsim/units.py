@@ -1,0 +1,72 @@
+"""Numbers for humans: parse draw counts ("10M", "2.5M", "1e7", "1_000_000") and format
+values in their units ($1.6B, 266.7x, 44.2 MW)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from .errors import McsimError
+
+_SUFFIX = {"": 1, "k": 10**3, "K": 10**3, "m": 10**6, "M": 10**6, "b": 10**9, "B": 10**9,
+           "g": 10**9, "G": 10**9}
+_COUNT = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9]+)?)\s*([kKmMbBgG]?)\s*$")
+
+
+def parse_count(text: str | int, what: str = "count") -> int:
+    """A positive whole number from "10M", "2.5M", "1e7", "1_000_000", "1B" or an int."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value: float = text
+    else:
+        match = _COUNT.match(str(text))
+        if not match:
+            raise McsimError(f"{what}: {text!r} is not a count (try 10M, 2.5M, 1e7, 1_000_000)")
+        number, suffix = match.groups()
+        value = float(number.replace("_", "")) * _SUFFIX[suffix]
+    if not math.isfinite(value) or value != int(value) or value < 1:
+        raise McsimError(f"{what}: {text!r} must be a positive whole number")
+    return int(value)
+
+
+def _sig(x: float, digits: int = 3) -> str:
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
+    return f"{x:,.{decimals}f}"
+
+
+def format_value(x: float, unit: str = "") -> str:
+    """``x`` in ``unit``: dollars get k/M/B, multiples get an x, others their unit after."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    base, _, per = unit.partition("/")
+    if base in ("USD", "$"):
+        sign = "-" if x < 0 else ""
+        ax = abs(x)
+        for scale, letter in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+            if ax >= scale:
+                text = f"{sign}${_sig(ax / scale)}{letter}"
+                break
+        else:
+            text = f"{sign}${_sig(ax)}"
+        return f"{text}/{per}" if per else text
+    if unit == "x":
+        return f"{_sig(x, 4 if abs(x) >= 100 else 3)}x"
+    text = _sig(x)
+    return f"{text} {unit}" if unit else text
+
+
+def format_percent(p: float) -> str:
+    """A probability in [0, 1] as a percentage, keeping small ones readable."""
+    if math.isnan(p):
+        return "n/a"
+    pct = 100 * p
+    if 0 < pct < 0.1:
+        return "<0.1%"
+    if 99.9 < pct < 100:
+        return ">99.9%"
+    return f"{pct:.1f}%"
+
+
+def format_rate(per_second: float) -> str:
+    return f"{_sig(per_second / 1e6)}M" if per_second >= 1e6 else f"{_sig(per_second)}"
