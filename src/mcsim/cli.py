@@ -50,18 +50,18 @@ def run(scenario, draws, seed, ci, out, threads, quiet) -> None:
     from . import engine, export, reduce, render
     from .scenario import load_scenario
 
-    reduce.check_level(ci)
+    level = reduce.check_level(ci)
     sc = load_scenario(scenario)
     seed = engine.new_seed() if seed is None else seed
     with _progress_bar(draws, quiet) as progress:
         sim = engine.simulate(sc, draws, seed=seed, threads=threads, progress=progress)
-    summary, claims = sim.summary(ci), sim.claims()
+    summary, claims = sim.summary(level), sim.claims()
     click.echo(render.run_header(sim))
     click.echo()
     click.echo(render.summary_text(summary))
     click.echo()
     click.echo(render.claims_text(claims))
-    folder = export.write_results(sim, out or export.default_out_dir(sc.name), ci)
+    folder = export.write_results(sim, out or export.default_out_dir(sc.name), level)
     click.echo(f"\nwrote {folder}/summary.csv, claims.csv, manifest.json")
 
 

@@ -144,7 +144,7 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     try:
         scenario = scenario_from_dict(data, name=p.stem)
     except SpecError as err:
-        raise err.within(str(p)) from None
+        raise SpecError(f"{p}: {err.key}", err.message) from None
     return _replace(scenario, path=str(p), sha256=hashlib.sha256(raw).hexdigest())
 
 

@@ -1,0 +1,5 @@
+"""``python -m mcsim`` runs the CLI."""
+
+from mcsim.cli import main
+
+main()

@@ -1,0 +1,162 @@
+"""The CLI prints and writes exactly what the library returns; bad input is one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from mcsim.cli import cli, main
+from mcsim.engine import simulate
+from mcsim.scenario import load_scenario
+from mcsim.units import format_percent, format_value
+
+SCENARIO = """
+schema = 1
+title = "CLI test"
+[inputs.x]
+p5 = 1
+p95 = 10
+unit = "USD"
+source = "test"
+[inputs.y]
+dist = "uniform"
+min = 0
+max = 2
+unit = "x"
+source = "test"
+[outputs.cost]
+formula = "x * 1e6"
+unit = "USD"
+label = "Cost"
+[outputs.ratio]
+formula = "x / y"
+unit = "x"
+label = "Ratio"
+[claims.big]
+output = "cost"
+value = 5e6
+source = "someone"
+"""
+
+
+@pytest.fixture()
+def scenario_file(tmp_path):
+    path = tmp_path / "view.toml"
+    path.write_text(SCENARIO)
+    return path
+
+
+def run_main(args, monkeypatch, capsys):
+    """Call the real entry point (one-line errors, exit codes) and capture its output."""
+    monkeypatch.setattr(sys, "argv", ["mcsim", *args])
+    with pytest.raises(SystemExit) as info:
+        main(args)
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def test_run_prints_and_writes_what_the_library_returns(scenario_file, tmp_path):
+    out_dir = tmp_path / "res"
+    result = CliRunner().invoke(cli, ["run", str(scenario_file), "--draws", "200k", "--seed",
+                                      "7", "--ci", "80", "--out", str(out_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    sim = simulate(load_scenario(scenario_file), 200_000, seed=7)
+    summary, claims = sim.summary(0.8), sim.claims()
+    assert "seed 7, 200,000 draws" in result.output
+    assert "80% interval" in result.output
+    for row in summary.itertuples():
+        line = next(ln for ln in result.output.splitlines() if ln.startswith(row.label))
+        for value in (row.mean, row.median, row.ci_low, row.ci_high):
+            assert format_value(value, row.unit) in line
+    claim_line = next(ln for ln in result.output.splitlines() if ln.startswith("big "))
+    assert format_percent(claims.loc[0, "percentile"] / 100) in claim_line
+    written = pd.read_csv(out_dir / "summary.csv")
+    pd.testing.assert_frame_equal(written, summary, check_dtype=False)
+    pd.testing.assert_frame_equal(pd.read_csv(out_dir / "claims.csv"), claims,
+                                  check_dtype=False)
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    assert manifest["seed"] == 7 and manifest["draws"] == 200_000
+    assert manifest["scenario"]["sha256"] == load_scenario(scenario_file).sha256
+    assert manifest["ci_level"] == 0.8 and manifest["draws_per_second"] > 0
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary leftovers
+
+
+def test_run_without_seed_prints_one_that_reproduces(scenario_file, tmp_path):
+    runner = CliRunner()
+    first = runner.invoke(cli, ["run", str(scenario_file), "-n", "50k", "--out",
+                                str(tmp_path / "a"), "-q"])
+    seed = int(first.output.split("seed ")[1].split(",")[0])
+    again = runner.invoke(cli, ["run", str(scenario_file), "-n", "50k", "--seed", str(seed),
+                                "--out", str(tmp_path / "b"), "-q"])
+    assert (tmp_path / "a" / "summary.csv").read_text() == \
+        (tmp_path / "b" / "summary.csv").read_text()
+
+
+def test_default_scenario_and_default_out_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["run", "--draws", "20k", "--seed", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "press_266x" in result.output
+    (folder,) = (tmp_path / "results").iterdir()
+    assert folder.name.startswith("deepseek-")
+    assert sorted(p.name for p in folder.iterdir()) == ["claims.csv", "manifest.json",
+                                                        "summary.csv"]
+
+
+def test_check_lists_every_input_with_its_source(scenario_file):
+    result = CliRunner().invoke(cli, ["check", str(scenario_file)])
+    assert result.exit_code == 0
+    assert "OK (2 inputs, 0 derived, 2 outputs, 1 claims)" in result.output
+    assert "x: test" in result.output and "y: test" in result.output
+    deepseek = CliRunner().invoke(cli, ["check"])
+    for inp in load_scenario().inputs:
+        assert f"{inp.name}: {inp.source}" in deepseek.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--draws", "2.5x"], "--draws"),
+    (["run", "--draws", "0"], "--draws"),
+    (["run", "missing.toml"], "missing.toml: no such scenario file"),
+    (["run", "--ci", "120", "-n", "1k"], "ci: must be a level"),
+    (["run", "--threads", "99999", "-n", "1k", "-q"], "--threads"),
+    (["check", "BROKEN"], "BROKEN.toml: inputs.x.p5: must be less than p95"),
+    (["run", "--bogus"], "No such option"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "BROKEN.toml").write_text(SCENARIO.replace("p5 = 1", "p5 = 11"))
+    args = [str(tmp_path / "BROKEN.toml") if a == "BROKEN" else a for a in args]
+    code, out, err = run_main(args, monkeypatch, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("mcsim: error: ")
+    assert message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_unwritable_out_is_a_clean_error(scenario_file, tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, err = run_main(["run", str(scenario_file), "-n", "1k", "-q", "--out",
+                             str(blocker / "sub")], monkeypatch, capsys)
+    assert code == 2 and err.startswith("mcsim: error: --out: cannot write")
+
+
+def test_help_and_version_compile_nothing():
+    code = ("import sys; from mcsim.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "try:\n    main(['run', '--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'numba' not in sys.modules, 'help imported numba'\n"
+            "assert 'scipy' not in sys.modules, 'help imported scipy'\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "--draws" in proc.stdout
+    version = subprocess.run([sys.executable, "-m", "mcsim", "--version"], capture_output=True,
+                             text=True)
+    assert version.returncode == 0 and "mcsim, version" in version.stdout

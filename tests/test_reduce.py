@@ -1,0 +1,52 @@
+"""Summaries and claims: intervals nest and hold the median; claims match the histogram."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from builders import make_scenario
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mcsim.engine import sample, simulate
+from mcsim.errors import McsimError
+from mcsim.reduce import check_level, equal_tailed
+
+SC = make_scenario({"x": {"p5": 1, "p95": 100}, "y": {"dist": "normal", "loc": 0, "scale": 1}},
+                   {"skewed": "x", "mixed": "x * y"},
+                   claims={"big": {"output": "skewed", "value": 50.0, "source": "s"},
+                           "zero": {"output": "mixed", "value": 0.0, "source": "s"}})
+SIM = simulate(SC, 300_000, seed=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(0.01, 0.98), st.floats(0.001, 0.019))
+def test_intervals_nest_and_contain_the_median(level, step):
+    for name in ("skewed", "mixed"):
+        lo1, hi1 = equal_tailed(SIM, name, level)
+        lo2, hi2 = equal_tailed(SIM, name, min(level + step, 0.999))
+        median = SIM.quantile(name, 0.5)[0]
+        assert lo2 <= lo1 <= median <= hi1 <= hi2
+
+
+def test_claims_percentiles_match_the_draws():
+    claims = SIM.claims().set_index("claim")
+    df = sample(SC, 300_000, seed=3)
+    for claim, output, value in (("big", "skewed", 50.0), ("zero", "mixed", 0.0)):
+        empirical = np.mean(df[output] <= value)
+        assert claims.loc[claim, "percentile"] == pytest.approx(100 * empirical, abs=0.01)
+        assert claims.loc[claim, "p_exceed"] == pytest.approx(1 - empirical, abs=1e-4)
+
+
+def test_summary_columns_and_level():
+    s = SIM.summary(80)
+    assert (s["ci_level"] == 0.8).all()
+    row = s.set_index("output").loc["skewed"]
+    assert row["ci_low"] < row["median"] < row["ci_high"]
+    assert row["mean_se"] == pytest.approx(row["std"] / np.sqrt(300_000))
+
+
+@pytest.mark.parametrize("level", [0, 100, -5, 150])
+def test_bad_levels(level):
+    with pytest.raises(McsimError, match="ci"):
+        check_level(level)

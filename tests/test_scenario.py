@@ -1,0 +1,111 @@
+"""Loading scenario files: every mistake is one SpecError naming the file and the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcsim.errors import McsimError, SpecError
+from mcsim.scenario import builtin_scenarios, load_scenario
+
+GOOD = """
+schema = 1
+title = "Test"
+
+[inputs.n]
+dist = "lognormal"
+p5 = 8000
+p95 = 12000
+unit = "GPU"
+source = "somebody"
+
+[inputs.price]
+p10 = 30000
+p50 = 40000
+p90 = 60000
+unit = "USD"
+source = "somebody else"
+
+[derived]
+capex = "n * price"
+
+[outputs.capex]
+formula = "capex"
+unit = "USD"
+label = "Capex"
+
+[outputs.ratio]
+formula = "capex / 6e6"
+unit = "x"
+
+[claims.press]
+output = "ratio"
+value = 266.67
+source = "the press"
+"""
+
+
+def write(tmp_path, text, name="s.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_good_scenario_loads(tmp_path):
+    sc = load_scenario(write(tmp_path, GOOD))
+    assert [i.name for i in sc.inputs] == ["n", "price"]
+    assert sc.input("n").prior.family == "lognormal"
+    assert sc.output("ratio").label == "ratio"
+    assert sc.claims[0].value == 266.67
+    assert len(sc.sha256) == 64 and sc.name == "s"
+
+
+@pytest.mark.parametrize("old, new, key, message", [
+    ("p5 = 8000", "p5 = 13000", "inputs.n.p5", "must be less than p95"),
+    ("p5 = 8000", "p5 = -1", "inputs.n.p5", "positive p5 and p95"),
+    ('dist = "lognormal"', 'dist = "lognorml"', "inputs.n.dist", "did you mean 'lognormal'"),
+    ('source = "somebody"\n', "", "inputs.n.source", "missing"),
+    ('source = "somebody"', 'sorce = "somebody"', "inputs.n.sorce",
+     "unknown field (did you mean 'source'?)"),
+    ('capex = "n * price"', 'capex = "n * prize"', "derived.capex", "unknown name 'prize'"),
+    ('capex = "n * price"', 'capex = "n * capex"', "derived.capex", "cycle: capex -> capex"),
+    ('capex = "n * price"', 'capex = "n ^ 2"', "derived.capex", "use ** for powers"),
+    ('output = "ratio"', 'output = "ratoi"', "claims.press.output", "did you mean 'ratio'"),
+    ("value = 266.67", 'value = "266"', "claims.press.value", "must be a number"),
+    ("schema = 1", "schema = 2", "schema", "unsupported version"),
+    ('formula = "capex / 6e6"', 'formula = "capex / six"', "outputs.ratio.formula",
+     "unknown name 'six'"),
+    ("[inputs.n]", "[inputs.min]", "inputs.min", "names must be identifiers"),
+    ('unit = "x"', 'unit = "x"\ncolour = "red"', "outputs.ratio.colour", "unknown field"),
+])
+def test_errors_name_file_key_and_problem(tmp_path, old, new, key, message):
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(SpecError) as info:
+        load_scenario(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: {key}: "), text
+    assert message in text
+    assert "\n" not in text
+
+
+def test_broken_toml_and_missing_file(tmp_path):
+    with pytest.raises(McsimError, match=r"s\.toml: invalid TOML"):
+        load_scenario(write(tmp_path, "schema = = 1"))
+    with pytest.raises(McsimError, match="no such scenario file"):
+        load_scenario(tmp_path / "missing.toml")
+
+
+def test_weights_must_sum_to_one(tmp_path):
+    text = GOOD.replace('dist = "lognormal"\np5 = 8000\np95 = 12000',
+                        'dist = "discrete"\nvalues = [1, 2]\nweights = [0.5, 0.6]')
+    with pytest.raises(SpecError, match=r"inputs\.n\.weights: must sum to 1"):
+        load_scenario(write(tmp_path, text))
+
+
+def test_builtin_default_is_deepseek_and_every_input_has_a_source(deepseek):
+    assert "deepseek" in builtin_scenarios()
+    assert deepseek.name == "deepseek"
+    for inp in deepseek.inputs:
+        assert inp.source.strip() and inp.unit.strip(), inp.name
+    assert deepseek.unused_inputs() == []
+    assert {c.name for c in deepseek.claims} >= {"press_266x", "press_400x", "sa_capex_1_6b"}

@@ -1,0 +1,40 @@
+"""Counts in and values out, as people write and read them."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcsim.errors import McsimError
+from mcsim.units import format_percent, format_value, parse_count
+
+
+@pytest.mark.parametrize("text, value", [
+    ("10M", 10_000_000), ("2.5M", 2_500_000), ("1e7", 10_000_000),
+    ("1_000_000", 1_000_000), ("1B", 1_000_000_000), ("10k", 10_000), ("7", 7),
+    (" 3M ", 3_000_000), (5, 5),
+])
+def test_parse_count(text, value):
+    assert parse_count(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "abc", "0", "-5", "1.5", "2.5x", "1e-3", "M", "nan"])
+def test_parse_count_rejects(text):
+    with pytest.raises(McsimError, match="draws"):
+        parse_count(text, "draws")
+
+
+@pytest.mark.parametrize("x, unit, text", [
+    (1.6e9, "USD", "$1.60B"), (944e6, "USD", "$944M"), (5.576e6, "USD", "$5.58M"),
+    (155e6, "USD/yr", "$155M/yr"), (266.67, "x", "266.7x"), (0.696, "x", "0.696x"),
+    (44.2, "MW", "44.2 MW"), (12345.0, "", "12,345"), (-2e6, "USD", "-$2.00M"),
+    (float("nan"), "USD", "n/a"),
+])
+def test_format_value(x, unit, text):
+    assert format_value(x, unit) == text
+
+
+def test_format_percent():
+    assert format_percent(0.189) == "18.9%"
+    assert format_percent(0.0001) == "<0.1%"
+    assert format_percent(0.99991) == ">99.9%"
+    assert format_percent(1.0) == "100.0%"
