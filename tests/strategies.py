@@ -53,10 +53,55 @@ def spec_values() -> st.SearchStrategy[object]:
     return st.one_of(scalars, st.lists(scalars, max_size=4))
 
 
+# Every accepted way to give a prior (priors/README.md), with ``dist`` or inferred (None).
+FORMS = [
+    (None, "p5 p95"), (None, "p10 p50 p90"), (None, "min mode max"),
+    (None, "min mode max lambda"), (None, "value"),
+    ("constant", "value"), ("uniform", "min max"), ("uniform", "loc scale"),
+    ("uniform", "p5 p95"), ("loguniform", "min max"), ("loguniform", "p5 p95"),
+    ("normal", "loc scale"), ("normal", "p5 p95"), ("normal", "p10 p50 p90"),
+    ("truncnormal", "loc scale min max"), ("truncnormal", "loc scale min"),
+    ("truncnormal", "loc scale max"), ("lognormal", "mu sigma"), ("lognormal", "s scale"),
+    ("lognormal", "s scale loc"), ("lognormal", "p5 p95"), ("lognormal", "p10 p50 p90"),
+    ("triangular", "min mode max"), ("triangular", "c loc scale"), ("pert", "min mode max"),
+    ("pert", "min mode max lambda"), ("beta", "a b"), ("beta", "a b loc scale"),
+    ("gamma", "a"), ("gamma", "a loc scale"), ("discrete", "values weights"),
+]
+
+
+def _weights() -> st.SearchStrategy[list[float]]:
+    return st.lists(positives(1e-3, 1e3), min_size=1, max_size=5).map(
+        lambda w: [x / sum(w) for x in w])
+
+
+def _numbers() -> st.SearchStrategy[object]:
+    return st.one_of(reals(), st.integers(-(2**63), 2**63 - 1),
+                     st.sampled_from([0.0, 1.0, -1.0, float("nan"), float("inf")]))
+
+
+def _formed() -> st.SearchStrategy[dict[str, object]]:
+    """A known parameter set with mostly numeric values; sometimes junk or a key too many."""
+    def build(form: tuple[str | None, str]) -> st.SearchStrategy[dict[str, object]]:
+        family, keys = form
+        value = st.one_of(_numbers(), _numbers(), _numbers(), spec_values())
+        fields = {k: value for k in keys.split()}
+        if family == "discrete":
+            fields = {"values": st.lists(_numbers(), min_size=1, max_size=5),
+                      "weights": st.one_of(_weights(), st.lists(_numbers(), max_size=5))}
+        head = {} if family is None else {"dist": st.just(family)}
+        extra = st.dictionaries(st.sampled_from(sorted(PARAMETER_NAMES - {"dist"})),
+                                spec_values(), max_size=1)
+        return st.tuples(st.fixed_dictionaries({**head, **fields}), st.booleans(), extra).map(
+            lambda t: {**t[2], **t[0]} if t[1] else t[0])
+
+    return st.sampled_from(FORMS).flatmap(build)
+
+
 def spec_dicts() -> st.SearchStrategy[dict[str, object]]:
-    """Parameter tables: a few known names (plus maybe ``dist``) mapped to arbitrary values."""
-    names = st.sampled_from(sorted(PARAMETER_NAMES - {"dist"}) + ["lambda", "bogus"])
+    """Parameter tables: known forms with odd values, or a few names mapped to anything."""
+    names = st.sampled_from(sorted(PARAMETER_NAMES - {"dist"}) + ["bogus"])
     dist = st.one_of(st.sampled_from(FAMILIES), st.text(max_size=10), spec_values())
-    params = st.dictionaries(names, spec_values(), max_size=4)
-    return st.tuples(params, st.one_of(st.none(), dist)).map(
+    loose = st.tuples(st.dictionaries(names, spec_values(), max_size=4),
+                      st.one_of(st.none(), dist)).map(
         lambda pd: pd[0] if pd[1] is None else {**pd[0], "dist": pd[1]})
+    return st.one_of(_formed(), _formed(), loose)

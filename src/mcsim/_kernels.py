@@ -361,7 +361,10 @@ def draw_values(code, params, keys, tables, n_regs, const_regs, const_vals,
 
 @jit
 def histogram_index(x, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
-    """Bin of ``x`` in the log-octave histogram layout of ``histogram.py`` (ascending in x)."""
+    """Bin of ``x`` in the log-octave histogram layout of ``histogram.py`` (ascending in x);
+    -1 for a non-finite ``x``."""
+    if not math.isfinite(x):
+        return -1
     s = 1 << sub_bits
     neg_bins = n_neg * s
     if x == 0.0:
@@ -383,6 +386,43 @@ def histogram_index(x, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
     return neg_bins - ((e - lo_neg) * s + m)
 
 
+@jit(fastmath={"reassoc", "nsz", "contract"})
+def _moments_all_finite(r, m, shift):
+    """Shifted sum, sum of squares, min and max of ``r[:m]`` assuming every value is finite
+    (vectorised; a non-finite value shows up as a non-finite result)."""
+    s1 = 0.0
+    s2 = 0.0
+    lo = r[0]
+    hi = r[0]
+    for j in range(m):
+        d = r[j] - shift
+        s1 += d
+        s2 += d * d
+        lo = min(lo, r[j])
+        hi = max(hi, r[j])
+    return s1, s2, lo, hi
+
+
+@jit
+def _moments_finite_only(r, m, shift):
+    """Count, shifted sum, sum of squares, min and max of the finite values of ``r[:m]``."""
+    cnt = 0
+    s1 = 0.0
+    s2 = 0.0
+    lo = np.inf
+    hi = -np.inf
+    for j in range(m):
+        x = r[j]
+        if math.isfinite(x):
+            cnt += 1
+            d = x - shift
+            s1 += d
+            s2 += d * d
+            lo = min(lo, x)
+            hi = max(hi, x)
+    return cnt, s1, s2, lo, hi
+
+
 @jit_parallel
 def reduce_tiles(code, params, keys, tables, n_regs, const_regs, const_vals, out_regs,
                  shifts, hist_layout, hist_offsets, sub_bits, draws, tile0, n_tiles,
@@ -398,6 +438,7 @@ def reduce_tiles(code, params, keys, tables, n_regs, const_regs, const_vals, out
     tile_stats = np.empty((n_tiles, n_out, N_STATS))
     for lane in prange(n_lanes):
         regs = _new_registers(n_regs, const_regs, const_vals)
+        idx = np.empty(BLOCK, dtype=np.int64)
         h = hist[lane]
         for t in range(lane, n_tiles, n_lanes):
             for o in range(n_out):
@@ -419,22 +460,15 @@ def reduce_tiles(code, params, keys, tables, n_regs, const_regs, const_vals, out
                     lo_neg = hist_layout[o, 2]
                     n_neg = hist_layout[o, 3]
                     shift = shifts[o]
-                    cnt = 0
-                    s1 = 0.0
-                    s2 = 0.0
-                    lo = np.inf
-                    hi = -np.inf
+                    s1, s2, lo, hi = _moments_all_finite(r, m, shift)
+                    cnt = m
+                    if not (math.isfinite(s2) and math.isfinite(lo) and math.isfinite(hi)):
+                        cnt, s1, s2, lo, hi = _moments_finite_only(r, m, shift)
                     for j in range(m):
-                        x = r[j]
-                        if math.isfinite(x):
-                            cnt += 1
-                            d = x - shift
-                            s1 += d
-                            s2 += d * d
-                            lo = min(lo, x)
-                            hi = max(hi, x)
-                            h[off + histogram_index(x, lo_pos, n_pos, lo_neg, n_neg,
-                                                    sub_bits)] += 1
+                        idx[j] = histogram_index(r[j], lo_pos, n_pos, lo_neg, n_neg, sub_bits)
+                    for j in range(m):
+                        if idx[j] >= 0:
+                            h[off + idx[j]] += 1
                     if cnt < m:
                         nonfinite[lane, o] += m - cnt
                     ts = tile_stats[t, o]
