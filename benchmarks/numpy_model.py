@@ -27,7 +27,8 @@ def draw_input(prior, rng: np.random.Generator, n: int) -> np.ndarray:
     if f == "normal":
         return rng.normal(p["loc"], p["scale"], n)
     if f == "lognormal":
-        return p["loc"] + p["sign"] * rng.lognormal(p["mu"], p["sigma"], n)
+        loc = p["median"] - p["sign"] * p["scale"]
+        return loc + p["sign"] * rng.lognormal(np.log(p["scale"]), p["sigma"], n)
     if f == "triangular":
         return rng.triangular(p["min"], p["mode"], p["max"], n)
     if f == "pert":

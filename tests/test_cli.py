@@ -94,6 +94,7 @@ def test_run_without_seed_prints_one_that_reproduces(scenario_file, tmp_path):
     seed = int(first.output.split("seed ")[1].split(",")[0])
     again = runner.invoke(cli, ["run", str(scenario_file), "-n", "50k", "--seed", str(seed),
                                 "--out", str(tmp_path / "b"), "-q"])
+    assert first.exit_code == 0 and again.exit_code == 0
     assert (tmp_path / "a" / "summary.csv").read_text() == \
         (tmp_path / "b" / "summary.csv").read_text()
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from builders import make_scenario
 from scipy import stats
 
+from builders import make_scenario
 from mcsim.engine import sample, simulate
 from mcsim.errors import McsimError
 

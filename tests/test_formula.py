@@ -10,11 +10,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from builders import make_scenario
 from mcsim.engine import sample
 from mcsim.errors import SpecError
 from mcsim.formula import evaluate, order_by_dependency, parse
-
-from builders import make_scenario
 
 NAMES = ("a", "b", "c")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from builders import make_scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders import make_scenario
 from mcsim.engine import sample, simulate
 from mcsim.errors import McsimError
 from mcsim.reduce import check_level, equal_tailed

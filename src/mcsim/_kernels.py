@@ -52,12 +52,14 @@ OP_CLIP = 23  # dst <- min(max(a, b), c)
 F_UNIFORM = 0  # lo, width
 F_LOGUNIFORM = 1  # log lo, log width
 F_NORMAL = 2  # mu, sigma
-F_LOGNORMAL = 3  # loc, mu, sigma, sign: loc + sign * exp(mu + sign * sigma * z)
-F_TRUNCNORM = 4  # mu, sigma, pa, pb, sign: mu + sign * sigma * ndtri(pa + u (pb - pa))
+F_LOGNORMAL = 3  # mu, sigma: exp(mu + sigma z)
+F_TRUNCNORM = 4  # mu, sigma, Phi(alpha), Phi(-beta), mass: the lower or the upper tail
+#                  probability of the draw, whichever is smaller, goes through ndtri
 F_TRIANGULAR = 5  # min, mode, max
 F_TABLE = 6  # (offset, n, u0, 1/h) of x(u) on a central u grid, then the same of x(z) for
 #              the tails on a z grid: cubic Hermite interpolation with exact slopes
 F_DISCRETE = 7  # table offset, n: cumulative weights then values
+F_SHIFTED_LOGNORMAL = 8  # median, sigma, scale, sign: median + sign scale expm1(sign sigma z)
 
 # Statistics kept per tile and output: count, sum and sum of squares (shifted), min, max.
 N_STATS = 5
@@ -180,20 +182,30 @@ def sample_into(out, family, params, p, key, tables, k0, n):
         for j in range(n):
             out[j] = mu + sigma * ndtri(uniform01(key, k0 + j))
     elif family == F_LOGNORMAL:
-        loc = params[p]
-        mu = params[p + 1]
-        sigma = params[p + 2]
-        sign = params[p + 3]
+        mu = params[p]
+        sigma = params[p + 1]
         for j in range(n):
-            out[j] = loc + sign * math.exp(mu + sign * sigma * ndtri(uniform01(key, k0 + j)))
+            out[j] = math.exp(mu + sigma * ndtri(uniform01(key, k0 + j)))
+    elif family == F_SHIFTED_LOGNORMAL:
+        median = params[p]
+        s_sigma = params[p + 3] * params[p + 1]
+        s_scale = params[p + 3] * params[p + 2]
+        for j in range(n):
+            out[j] = median + s_scale * math.expm1(s_sigma * ndtri(uniform01(key, k0 + j)))
     elif family == F_TRUNCNORM:
         mu = params[p]
         sigma = params[p + 1]
         pa = params[p + 2]
-        width = params[p + 3] - pa
-        sign = params[p + 4]
+        qb = params[p + 3]
+        mass = params[p + 4]
         for j in range(n):
-            out[j] = mu + sign * sigma * ndtri(pa + uniform01(key, k0 + j) * width)
+            u = uniform01(key, k0 + j)
+            lower = pa + u * mass  # P(Z <= z); 1 - u is exact, so the upper tail is too
+            if lower < 0.5:
+                z = ndtri(lower)
+            else:
+                z = -ndtri(qb + (1.0 - u) * mass)
+            out[j] = mu + sigma * z
     elif family == F_TRIANGULAR:
         a = params[p]
         c = params[p + 1]
@@ -204,9 +216,10 @@ def sample_into(out, family, params, p, key, tables, k0, n):
         for j in range(n):
             u = uniform01(key, k0 + j)
             if u < fc:
-                out[j] = a + math.sqrt(u * left)
+                x = a + math.sqrt(u * left)
             else:
-                out[j] = b - math.sqrt((1.0 - u) * right)
+                x = b - math.sqrt((1.0 - u) * right)
+            out[j] = min(max(x, a), b)
     elif family == F_TABLE:
         off_u = int(params[p])
         n_u = int(params[p + 1])
@@ -362,7 +375,8 @@ def draw_values(code, params, keys, tables, n_regs, const_regs, const_vals,
 @jit
 def histogram_index(x, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
     """Bin of ``x`` in the log-octave histogram layout of ``histogram.py`` (ascending in x);
-    -1 for a non-finite ``x``."""
+    -1 for a non-finite ``x``. Every bin is (lower, upper], so an atom at an edge (an
+    integer, a power of two) lies in the bin that ends there and counts in ``cdf`` at it."""
     if not math.isfinite(x):
         return -1
     s = 1 << sub_bits
@@ -371,6 +385,8 @@ def histogram_index(x, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
         return neg_bins + 2
     ax = abs(x)
     bits = np.float64(ax).view(np.int64)
+    if x > 0.0:
+        bits -= 1  # bins are (lower, upper] on both sides: an exact edge joins the bin below
     e = (bits >> 52) - 1023
     m = (bits >> (52 - sub_bits)) & (s - 1)
     if x > 0.0:

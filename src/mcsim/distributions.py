@@ -95,17 +95,28 @@ class _Constant:
         return (np.asarray(x, dtype=float) >= self.value) * 1.0
 
 
-class _Mirrored:
-    """``loc - X`` for a scipy distribution X."""
+class _TruncNormal:
+    """scipy's truncnorm, with a ppf that keeps full precision in both tails: the smaller of
+    the lower and the upper tail probability goes through ndtri (scipy's own ppf loses
+    digits beyond u ~ 1 - 1e-12; checked against mpmath when this was written)."""
 
-    def __init__(self, rv, loc: float):
-        self.rv, self.loc = rv, loc
+    def __init__(self, loc: float, scale: float, min: float, max: float):
+        self.loc, self.scale = loc, scale
+        alpha, beta = (min - loc) / scale, (max - loc) / scale
+        self.rv = stats.truncnorm(alpha, beta, loc=loc, scale=scale)
+        self.pa, self.qb = special.ndtr(alpha), special.ndtr(-beta)
+        self.mass = special.ndtr(-alpha) - self.qb if alpha > 0 else special.ndtr(beta) - self.pa
 
     def ppf(self, q):
-        return self.loc - self.rv.isf(q)
+        q = np.asarray(q, dtype=float)
+        lower = self.pa + q * self.mass
+        with np.errstate(all="ignore"):
+            z = np.where(lower < 0.5, special.ndtri(lower),
+                         -special.ndtri(self.qb + (1.0 - q) * self.mass))
+        return self.loc + self.scale * z
 
     def cdf(self, x):
-        return self.rv.sf(self.loc - np.asarray(x, dtype=float))
+        return self.rv.cdf(x)
 
 
 class _Discrete:
@@ -123,11 +134,31 @@ class _Discrete:
         return np.where(i > 0, self.cum[np.maximum(i - 1, 0)], 0.0)
 
 
-def _lognormal_ref(mu, sigma, loc, sign):
-    rv = stats.lognorm(s=sigma, scale=math.exp(mu))
-    if sign > 0:
-        return stats.lognorm(s=sigma, loc=loc, scale=math.exp(mu))
-    return _Mirrored(rv, loc)
+class _Lognormal:
+    """``median + sign * scale * expm1(sign * sigma * Z)``: a lognormal shifted so that
+    ``median`` is its median, written with ``expm1`` so that a nearly symmetric shifted
+    lognormal (huge ``scale``, tiny ``sigma``) keeps full precision."""
+
+    def __init__(self, median: float, sigma: float, scale: float, sign: float):
+        self.median, self.sigma, self.scale, self.sign = median, sigma, scale, sign
+
+    @property
+    def plain(self) -> bool:
+        """Unshifted (loc = 0): then ``scale * exp(sigma Z)`` keeps relative precision near 0."""
+        return self.median == self.scale and self.sign > 0
+
+    def ppf(self, q):
+        z = special.ndtri(np.asarray(q, dtype=float))
+        if self.plain:
+            return self.scale * np.exp(self.sigma * z)
+        return self.median + self.sign * self.scale * np.expm1(self.sign * self.sigma * z)
+
+    def cdf(self, x):
+        t = self.sign * (np.asarray(x, dtype=float) - self.median) / self.scale
+        with np.errstate(all="ignore"):
+            z = self.sign * np.log1p(t) / self.sigma
+        outside = 0.0 if self.sign > 0 else 1.0
+        return np.where(t > -1, special.ndtr(z), outside)
 
 
 def _pert_shape(lo, mode, hi, lam):
@@ -139,9 +170,8 @@ _REFERENCE: dict[str, Callable[..., Any]] = {
     "uniform": lambda min, max: stats.uniform(loc=min, scale=max - min),
     "loguniform": lambda min, max: stats.loguniform(min, max),
     "normal": lambda loc, scale: stats.norm(loc=loc, scale=scale),
-    "truncnormal": lambda loc, scale, min, max: stats.truncnorm(
-        (min - loc) / scale, (max - loc) / scale, loc=loc, scale=scale),
-    "lognormal": _lognormal_ref,
+    "truncnormal": _TruncNormal,
+    "lognormal": _Lognormal,
     "triangular": lambda min, mode, max: stats.triang(
         (mode - min) / (max - min), loc=min, scale=max - min),
     "pert": lambda min, mode, max, **kw: stats.beta(
@@ -180,15 +210,9 @@ def _table_spec(dist: Distribution) -> KernelSpec:
 
 
 def _truncnormal_spec(d: Distribution) -> KernelSpec:
-    p = d.params
-    alpha = (p["min"] - p["loc"]) / p["scale"]
-    beta = (p["max"] - p["loc"]) / p["scale"]
-    if alpha > 0:  # work in the lower tail, where Phi keeps its precision
-        sign, pa, pb = -1.0, special.ndtr(-alpha), special.ndtr(-beta)
-    else:
-        sign, pa, pb = 1.0, special.ndtr(alpha), special.ndtr(beta)
-    return KernelSpec(K.F_TRUNCNORM, (p["loc"], p["scale"], float(pa), float(pb), sign),
-                      np.empty(0))
+    ref = d.reference()
+    return KernelSpec(K.F_TRUNCNORM, (ref.loc, ref.scale, float(ref.pa), float(ref.qb),
+                                      float(ref.mass)), np.empty(0))
 
 
 def _discrete_spec(d: Distribution) -> KernelSpec:
@@ -213,9 +237,12 @@ _KERNEL: dict[str, Callable[[Distribution], KernelSpec]] = {
                          math.log(d.params["max"]) - math.log(d.params["min"])), _NO_TABLE),
     "normal": lambda d: KernelSpec(K.F_NORMAL, (d.params["loc"], d.params["scale"]), _NO_TABLE),
     "truncnormal": _truncnormal_spec,
-    "lognormal": lambda d: KernelSpec(
-        K.F_LOGNORMAL, (d.params["loc"], d.params["mu"], d.params["sigma"], d.params["sign"]),
-        _NO_TABLE),
+    "lognormal": lambda d: (
+        KernelSpec(K.F_LOGNORMAL, (math.log(d.params["scale"]), d.params["sigma"]), _NO_TABLE)
+        if d.reference().plain else KernelSpec(
+            K.F_SHIFTED_LOGNORMAL,
+            (d.params["median"], d.params["sigma"], d.params["scale"], d.params["sign"]),
+            _NO_TABLE)),
     "triangular": lambda d: KernelSpec(
         K.F_TRIANGULAR, (d.params["min"], d.params["mode"], d.params["max"]), _NO_TABLE),
     "pert": _table_spec,
@@ -258,10 +285,22 @@ def truncnormal(loc: float, scale: float, lo: float = -math.inf,
     return Distribution("truncnormal", {"loc": loc, "scale": scale, "min": lo, "max": hi})
 
 
-def lognormal(mu: float, sigma: float, loc: float = 0.0, sign: float = 1.0) -> Distribution:
-    """``loc + sign * exp(mu + sigma * Z)``; ``sign = -1`` mirrors it (a long left tail)."""
+def lognormal(mu: float, sigma: float, loc: float = 0.0) -> Distribution:
+    """``loc + exp(mu + sigma * Z)`` (scipy's ``lognorm(s=sigma, loc, scale=exp(mu))``)."""
     _need(sigma > 0, "sigma", f"must be positive (got {sigma:g})")
-    return Distribution("lognormal", {"mu": mu, "sigma": sigma, "loc": loc, "sign": sign})
+    scale = math.exp(mu)
+    _need(0 < scale < math.inf, "mu", f"exp(mu) must be a positive finite number (mu = {mu:g})")
+    return shifted_lognormal(loc + scale, sigma, scale, 1.0)
+
+
+def shifted_lognormal(median: float, sigma: float, scale: float,
+                      sign: float = 1.0) -> Distribution:
+    """``median + sign * scale * expm1(sign * sigma * Z)``; ``sign = -1`` mirrors it (a long
+    left tail). With ``scale == median`` and ``sign = 1`` it is the plain lognormal."""
+    _need(sigma > 0, "sigma", f"must be positive (got {sigma:g})")
+    _need(scale > 0, "scale", f"must be positive (got {scale:g})")
+    return Distribution("lognormal",
+                        {"median": median, "sigma": sigma, "scale": scale, "sign": sign})
 
 
 def lognormal_from_interval(p5: float, p95: float) -> Distribution:
@@ -299,11 +338,14 @@ def from_p10_p50_p90(p10: float, p50: float, p90: float,
               f"(got {right:g} <= {left:g}); omit dist to allow a mirrored lognormal")
     if symmetric:
         return normal(p50, right / Z80)
-    ratio = max(right, left) / min(right, left)
-    sigma = math.log(ratio) / Z80
-    scale = max(right, left) / (ratio - 1.0)  # exp(mu)
-    sign = 1.0 if right > left else -1.0
-    return lognormal(math.log(scale), sigma, loc=p50 - sign * scale, sign=sign)
+    # long side A, short side B: exp(sigma Z80) = A / B, and scale * (A / B - 1) = A
+    long, short = max(right, left), min(right, left)
+    skew = (long - short) / short
+    sigma = math.log1p(skew) / Z80
+    scale = long * short / (long - short)
+    _need(math.isfinite(scale) and sigma > 0, "p50",
+          f"cannot fit p10/p50/p90 = {p10:g}, {p50:g}, {p90:g}: one side is too short")
+    return shifted_lognormal(p50, sigma, scale, 1.0 if right > left else -1.0)
 
 
 def triangular(lo: float, mode: float, hi: float) -> Distribution:
@@ -346,6 +388,16 @@ def discrete(values: Any, weights: Any) -> Distribution:
                                      "weights": tuple(wts[i] for i in order)})
 
 
+def _check_finite(dist: Distribution) -> None:
+    """Every derived parameter is a finite number (truncation bounds may be infinite)."""
+    for key, value in dist.params.items():
+        if dist.family == "truncnormal" and key in ("min", "max"):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(key, f"the parameters give a non-finite {key} ({value}); "
+                                 "check their magnitudes")
+
+
 def _check_min_mode_max(lo: float, mode: float, hi: float) -> None:
     _need(lo < hi, "min", f"must be less than max (got {lo:g} >= {hi:g})")
     _need(lo <= mode <= hi, "mode", f"must lie in [min, max] = [{lo:g}, {hi:g}] (got {mode:g})")
@@ -359,7 +411,10 @@ def _need(ok: bool, key: str, message: str) -> None:
 def _number(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SpecError(key, f"must be a number, got {value!r}")
-    out = float(value)
+    try:
+        out = float(value)
+    except OverflowError:
+        raise SpecError(key, f"is too large for a float: {value!r}") from None
     if not math.isfinite(out):
         raise SpecError(key, f"must be finite, got {value!r}")
     return out
@@ -395,7 +450,7 @@ _form("truncnormal", "loc scale", "min max")(
 _form("lognormal", "mu sigma")(lambda mu, sigma: lognormal(mu, sigma))
 _form("lognormal", "s scale", "loc")(lambda s, scale, loc=0.0: (
     _need(scale > 0, "scale", f"must be positive (got {scale:g})")
-    or lognormal(math.log(scale), s, loc)))
+    or shifted_lognormal(loc + scale, s, scale)))
 _form("lognormal", "p5 p95")(lambda p5, p95: lognormal_from_interval(p5, p95))
 _form("lognormal", "p10 p50 p90")(
     lambda p10, p50, p90: from_p10_p50_p90(p10, p50, p90, "lognormal"))
@@ -444,7 +499,9 @@ def from_spec(spec: Mapping[str, Any]) -> Distribution:
         family = _infer_family(keys, spec)
         if family == "auto3":
             p = {k: _number(spec[k], k) for k in keys}
-            return from_p10_p50_p90(p["p10"], p["p50"], p["p90"])
+            dist = from_p10_p50_p90(p["p10"], p["p50"], p["p90"])
+            _check_finite(dist)
+            return dist
     if not isinstance(family, str) or family not in FAMILIES:
         import difflib
 
@@ -461,7 +518,14 @@ def from_spec(spec: Mapping[str, Any]) -> Distribution:
         return discrete(spec["values"], spec["weights"])
     for required, optional, build in _FORMS[family]:
         if required <= keys <= required | optional:
-            return build(**{k: _number(spec[k], k) for k in keys})
+            numbers = {k: _number(spec[k], k) for k in keys}
+            try:
+                dist = build(**numbers)
+            except (ArithmeticError, ValueError) as err:  # e.g. exp() overflow on 1e300
+                raise SpecError("dist", f"{family} cannot be built from these values "
+                                        f"({err})") from None
+            _check_finite(dist)
+            return dist
     forms = "; ".join(
         " + ".join(sorted(req)) + (f" (optional: {', '.join(sorted(opt))})" if opt else "")
         for req, opt, _ in _FORMS[family])
