@@ -109,3 +109,38 @@ def test_builtin_default_is_deepseek_and_every_input_has_a_source(deepseek):
         assert inp.source.strip() and inp.unit.strip(), inp.name
     assert deepseek.unused_inputs() == []
     assert {c.name for c in deepseek.claims} >= {"press_266x", "press_400x", "sa_capex_1_6b"}
+
+
+def test_extends_overrides_entries_and_keeps_the_rest(tmp_path):
+    write(tmp_path, GOOD, "base.toml")
+    view = write(tmp_path, 'extends = "base.toml"\ntitle = "View"\n'
+                           '[inputs.n]\ndist = "uniform"\nmin = 1\nmax = 2\nunit = "GPU"\n'
+                           'source = "my view"\n'
+                           '[claims.other]\noutput = "capex"\nvalue = 1e9\nsource = "me"\n',
+                 "view.toml")
+    sc = load_scenario(view)
+    base = load_scenario(tmp_path / "base.toml")
+    assert sc.title == "View" and sc.name == "view"
+    assert sc.input("n").prior.family == "uniform" and sc.input("n").source == "my view"
+    assert sc.input("price") == base.input("price")
+    assert [c.name for c in sc.claims] == ["press", "other"]
+    assert sc.sha256 != base.sha256
+
+
+def test_extends_errors(tmp_path):
+    a = write(tmp_path, 'extends = "b.toml"\n', "a.toml")
+    write(tmp_path, 'extends = "a.toml"\n', "b.toml")
+    with pytest.raises(SpecError, match=r"b\.toml: extends: cycle: a\.toml -> b\.toml -> a"):
+        load_scenario(a)
+    c = write(tmp_path, 'extends = "nowhere.toml"\n', "c.toml")
+    with pytest.raises(SpecError, match=r"c\.toml: extends: no such scenario 'nowhere.toml'"):
+        load_scenario(c)
+    d = write(tmp_path, GOOD.replace("schema = 1", 'schema = 1\nextends = 3'), "d.toml")
+    with pytest.raises(SpecError, match="must be a file name"):
+        load_scenario(d)
+
+
+def test_extends_a_builtin_by_name(tmp_path):
+    view = write(tmp_path, 'extends = "deepseek"\ntitle = "Mine"\n', "mine.toml")
+    sc = load_scenario(view)
+    assert sc.title == "Mine" and len(sc.inputs) == len(load_scenario().inputs)

@@ -26,7 +26,9 @@ DEFAULT_SCENARIO = "deepseek"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = {"min", "max", "exp", "log", "sqrt", "abs", "where", "clip", "and", "or", "not",
              "if", "else", "True", "False", "None"}
-_TOP_KEYS = {"schema", "title", "description", "inputs", "derived", "outputs", "claims"}
+_TOP_KEYS = {"schema", "extends", "title", "description", "inputs", "derived", "outputs",
+             "claims"}
+_MERGED_TABLES = ("inputs", "derived", "outputs", "claims")
 _INPUT_META = {"unit", "source", "note"}
 _OUTPUT_KEYS = {"formula", "unit", "label", "note"}
 _CLAIM_KEYS = {"output", "value", "source", "note"}
@@ -129,23 +131,58 @@ def resolve_path(path: str | Path | None) -> Path:
 
 
 def load_scenario(path: str | Path | None = None) -> Scenario:
-    """Read and validate a scenario file; ``None`` loads the built-in default."""
+    """Read and validate a scenario file; ``None`` loads the built-in default.
+
+    A file with ``extends = "base.toml"`` (a path relative to it, or a built-in name) starts
+    from that scenario: each input, derived quantity, output and claim it names replaces the
+    base's entry of that name wholesale, and its title and description replace the base's.
+    """
     p = resolve_path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as err:
-        raise McsimError(f"{p}: cannot read: {err.strerror}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise McsimError(f"{p}: not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise McsimError(f"{p}: invalid TOML: {err}") from None
+    data, raw = _read_with_bases(p, [])
     try:
         scenario = scenario_from_dict(data, name=p.stem)
     except SpecError as err:
         raise SpecError(f"{p}: {err.key}", err.message) from None
     return _replace(scenario, path=str(p), sha256=hashlib.sha256(raw).hexdigest())
+
+
+def _read_toml(p: Path) -> tuple[dict[str, Any], bytes]:
+    try:
+        raw = p.read_bytes()
+    except OSError as err:
+        raise McsimError(f"{p}: cannot read: {err.strerror}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8")), raw
+    except UnicodeDecodeError:
+        raise McsimError(f"{p}: not a UTF-8 text file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise McsimError(f"{p}: invalid TOML: {err}") from None
+
+
+def _read_with_bases(p: Path, chain: list[Path]) -> tuple[dict[str, Any], bytes]:
+    """The file's table merged over the scenario it extends; the bytes of every file read."""
+    data, raw = _read_toml(p)
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data, raw
+    if not isinstance(base_name, str):
+        raise SpecError(f"{p}: extends", f"must be a file name, got {base_name!r}")
+    candidate = p.parent / base_name
+    try:
+        base_path = candidate if candidate.exists() else resolve_path(base_name)
+    except McsimError:
+        raise SpecError(f"{p}: extends", f"no such scenario {base_name!r}") from None
+    if base_path.resolve() in [c.resolve() for c in [*chain, p]]:
+        names = " -> ".join(c.name for c in [*chain, p, base_path])
+        raise SpecError(f"{p}: extends", f"cycle: {names}")
+    base, base_raw = _read_with_bases(base_path, [*chain, p])
+    merged = {**base, **{k: v for k, v in data.items() if k not in _MERGED_TABLES}}
+    for table in _MERGED_TABLES:
+        own = data.get(table, {})
+        if not isinstance(own, dict):
+            raise SpecError(f"{p}: {table}", "must be a table")
+        merged[table] = {**base.get(table, {}), **own}
+    return merged, base_raw + raw
 
 
 def _replace(s: Scenario, **kw: Any) -> Scenario:
