@@ -60,6 +60,7 @@ F_TABLE = 6  # (offset, n, u0, 1/h) of x(u) on a central u grid, then the same o
 #              the tails on a z grid: cubic Hermite interpolation with exact slopes
 F_DISCRETE = 7  # table offset, n: cumulative weights then values
 F_SHIFTED_LOGNORMAL = 8  # median, sigma, scale, sign: median + sign scale expm1(sign sigma z)
+F_GIVEN = 9  # table offset: draw k takes the value tables[offset + k] (evaluation at set points)
 
 # Statistics kept per tile and output: count, sum and sum of squares (shifted), min, max.
 N_STATS = 5
@@ -241,6 +242,10 @@ def sample_into(out, family, params, p, key, tables, k0, n):
         m = int(params[p + 1])
         for j in range(n):
             out[j] = discrete_ppf(uniform01(key, k0 + j), tables, offset, m)
+    elif family == F_GIVEN:
+        offset = int(params[p]) + k0
+        for j in range(n):
+            out[j] = tables[offset + j]
 
 
 @jit
@@ -502,3 +507,81 @@ def reduce_tiles(code, params, keys, tables, n_regs, const_regs, const_vals, out
             acc[2] += ts[2]
             acc[3] = min(acc[3], ts[3])
             acc[4] = max(acc[4], ts[4])
+
+
+@jit
+def rank_of(y, lower, upper, before, count, total, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
+    """F(y) from a histogram: the fraction of draws at or below ``y``, interpolated in its bin."""
+    b = histogram_index(y, lo_pos, n_pos, lo_neg, n_neg, sub_bits)
+    width = upper[b] - lower[b]
+    frac = 1.0
+    if width > 0.0:
+        frac = min(max((y - lower[b]) / width, 0.0), 1.0)
+    return (before[b] + frac * count[b]) / total
+
+
+@jit_parallel
+def sensitivity_tiles(code, params, keys, tables, n_regs, const_regs, const_vals, y_reg,
+                      s_keys, hist_row, sub_bits, lower, upper, before, count, total,
+                      shift, tail_at, draws, tile0, n_tiles, bins_acc, corr_acc, y_acc,
+                      n_lanes):
+    """Given-data sensitivity statistics of one output against each input's own uniform.
+
+    An input's uniform is its rank, so binning by it needs no sorting: fine bin
+    ``f = floor(u * F)``. Draws go to batch ``block % K`` (iid draws, so any split serves for
+    batch-means errors). Accumulated per tile, then added in tile order (thread-independent):
+
+    - ``bins_acc[K, D, F, 4]``: count, sum and sum of squares of ``y - shift``, tail count
+      (draws with ``y > tail_at``) per fine bin of each input;
+    - ``corr_acc[K, D, 3]``: sum u, sum u**2, sum u * r, with r = F(y) the rank of y;
+    - ``y_acc[K, 3]``: count of finite y, sum r, sum r**2.
+    """
+    n_batch = bins_acc.shape[0]
+    n_in = bins_acc.shape[1]
+    n_fine = bins_acc.shape[2]
+    t_bins = np.zeros((n_tiles, n_batch, n_in, n_fine, 4))
+    t_corr = np.zeros((n_tiles, n_batch, n_in, 3))
+    t_y = np.zeros((n_tiles, n_batch, 3))
+    lo_pos = hist_row[0]
+    n_pos = hist_row[1]
+    lo_neg = hist_row[2]
+    n_neg = hist_row[3]
+    for lane in prange(n_lanes):
+        regs = _new_registers(n_regs, const_regs, const_vals)
+        for t in range(lane, n_tiles, n_lanes):
+            start = (tile0 + t) * TILE
+            stop = min(start + TILE, draws)
+            for b0 in range(start, stop, BLOCK):
+                m = min(BLOCK, stop - b0)
+                eval_block(code, params, keys, tables, regs, b0, m)
+                batch = (b0 // BLOCK) % n_batch
+                yv = regs[y_reg]
+                tb = t_bins[t, batch]
+                tc = t_corr[t, batch]
+                ty = t_y[t, batch]
+                for j in range(m):
+                    y = yv[j]
+                    if not math.isfinite(y):
+                        continue
+                    r = rank_of(y, lower, upper, before, count, total, lo_pos, n_pos, lo_neg,
+                                n_neg, sub_bits)
+                    ty[0] += 1.0
+                    ty[1] += r
+                    ty[2] += r * r
+                    d = y - shift
+                    tail = 1.0 if y > tail_at else 0.0
+                    for i in range(n_in):
+                        u = uniform01(s_keys[i], b0 + j)
+                        f = min(int(u * n_fine), n_fine - 1)
+                        cell = tb[i, f]
+                        cell[0] += 1.0
+                        cell[1] += d
+                        cell[2] += d * d
+                        cell[3] += tail
+                        tc[i, 0] += u
+                        tc[i, 1] += u * u
+                        tc[i, 2] += u * r
+    for t in range(n_tiles):
+        bins_acc += t_bins[t]
+        corr_acc += t_corr[t]
+        y_acc += t_y[t]

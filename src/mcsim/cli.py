@@ -9,6 +9,7 @@ import click
 from .errors import McsimError
 
 CI_HELP = "credible level of the equal-tailed interval, in percent (default 90)"
+_METHODS = ("binned", "swing", "spearman", "ctv", "s1", "tail")  # as sensitivity.METHODS
 
 
 class _Count(click.ParamType):
@@ -73,6 +74,62 @@ def check(scenario) -> None:
     from .scenario import load_scenario
 
     click.echo(check_text(load_scenario(scenario)))
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+@click.option("--output", "-o", "output", required=True,
+              help="the output to explain (see `mcsim check` for the names)")
+@click.option("--draws", "-n", type=_Count(), default="2M", show_default=True,
+              help="number of draws")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="random seed (printed when not given)")
+@click.option("--methods", default=",".join(_METHODS), show_default=True,
+              help="comma-separated methods; inputs are ranked by the first")
+@click.option("--percentiles", default="10,90", show_default=True,
+              help="low and high percentiles of the swing method")
+@click.option("--bins", type=int, default=10, show_default=True,
+              help="equal-probability bins of the binned method")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="write the tidy table (one row per input and method) here")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="draw the tornado chart here (.png, .svg or .pdf; needs matplotlib)")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="parallel threads")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_path, plot_path,
+                threads, quiet) -> None:
+    """Rank SCENARIO's inputs by their influence on one output (tornado), by several methods."""
+    from . import engine, export, render
+    from . import sensitivity as sens
+    from .scenario import load_scenario
+
+    method_list = tuple(m.strip() for m in methods.split(",") if m.strip())
+    pcts = _percentiles(percentiles)
+    sens.check_settings(method_list, pcts, bins)
+    sc = load_scenario(scenario)
+    sc.output(output)
+    if plot_path:
+        from .plot import _pyplot
+
+        _pyplot()  # fail before the run if matplotlib is missing
+    seed = engine.new_seed() if seed is None else seed
+    with _progress_bar(draws, quiet) as progress:
+        tor = sens.tornado(sc, output, draws, seed, method_list, pcts, bins, threads, progress)
+    click.echo(render.tornado_text(tor))
+    if csv_path:
+        click.echo(f"\nwrote {export.write_csv(tor.to_frame(), csv_path)}")
+    if plot_path:
+        from .plot import tornado_chart
+
+        click.echo(f"wrote {tornado_chart(tor, plot_path)}")
+
+
+def _percentiles(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise McsimError(f"--percentiles: give two numbers like 10,90 (got {text!r})") from None
+    return lo, hi
 
 
 @cli.command("scenarios")

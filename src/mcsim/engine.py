@@ -22,7 +22,7 @@ import pandas as pd
 from . import _kernels as K
 from .errors import McsimError
 from .histogram import Histogram, Layout
-from .program import Program, compile_program
+from .program import Program, compile_program, stream_key
 from .scenario import Scenario
 
 PILOT_DRAWS = K.TILE
@@ -125,15 +125,42 @@ def sample(scenario: Scenario, draws: int, seed: int, start: int = 0,
             [*scenario.input_names, *(n for n, _ in scenario.derived),
              *(o.name for o in scenario.outputs)]))
     outputs = {o.name for o in scenario.outputs}
-    keep = tuple(n for n in names if n not in outputs)
-    prog = compile_program(scenario, seed, keep=keep)
-    regs = [prog.named[n] if n in prog.named else
-            int(prog.out_regs[[o.name for o in scenario.outputs].index(n)]) for n in names]
+    prog = compile_program(scenario, seed, keep=tuple(n for n in names if n not in outputs))
     with _threads(threads) as n_threads:
-        values = K.draw_values(*prog.kernel_args, np.asarray(regs, dtype=np.int64),
-                               start, draws, n_threads)
+        values = K.draw_values(*prog.kernel_args, _registers(prog, scenario, names), start,
+                               draws, n_threads)
     return pd.DataFrame(values.T, columns=list(names),
                         index=pd.RangeIndex(start, start + draws, name="draw"))
+
+
+def _registers(prog: Program, scenario: Scenario, names: tuple[str, ...]) -> np.ndarray:
+    """The registers holding ``names`` (outputs, or quantities the program was asked to keep)."""
+    outputs = [o.name for o in scenario.outputs]
+    return np.asarray([prog.named[n] if n in prog.named else int(prog.out_regs[outputs.index(n)])
+                       for n in names], dtype=np.int64)
+
+
+def evaluate_at(scenario: Scenario, points: pd.DataFrame, names: tuple[str, ...] | None = None,
+                threads: int | None = None) -> pd.DataFrame:
+    """The outputs (or ``names``) at chosen input values: one row of ``points`` per evaluation.
+
+    Columns of ``points`` name inputs; inputs without a column are drawn as usual (seed 0).
+    Uses the same kernel as ``simulate``: there is no second model evaluator.
+    """
+    unknown = [c for c in points.columns if c not in scenario.input_names]
+    if unknown:
+        raise McsimError(f"unknown inputs: {', '.join(unknown)}")
+    n = len(points)
+    _check_draws(n)
+    outputs = [o.name for o in scenario.outputs]
+    names = tuple(outputs) if names is None else names
+    given = {c: points[c].to_numpy(dtype=float) for c in points.columns}
+    prog = compile_program(scenario, 0, keep=tuple(x for x in names if x not in outputs),
+                           given=given)
+    with _threads(threads) as n_threads:
+        values = K.draw_values(*prog.kernel_args, _registers(prog, scenario, names), 0, n,
+                               n_threads)
+    return pd.DataFrame(values.T, columns=list(names), index=points.index)
 
 
 def simulate(scenario: Scenario, draws: int, seed: int | None = None,
@@ -169,6 +196,53 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
                                 float(hi) if count else math.nan))
     return Simulation(scenario=scenario, draws=draws, seed=int(seed), threads=n_threads,
                       wall_seconds=wall, outputs=outputs)
+
+
+@dataclass(frozen=True)
+class SensitivitySums:
+    """Accumulators of ``_kernels.sensitivity_tiles`` (see its docstring for the layout)."""
+
+    bins: np.ndarray  # [K, D, F, 4]: count, sum and sum of squares of y - shift, tail count
+    corr: np.ndarray  # [K, D, 3]: sum u, sum u**2, sum u * rank(y)
+    y: np.ndarray  # [K, 3]: count, sum rank(y), sum rank(y)**2
+    shift: float
+
+
+def stream_sensitivity(scenario: Scenario, output: str, inputs: tuple[str, ...], draws: int,
+                       seed: int, histogram: Histogram, tail_at: float, fine_bins: int,
+                       batches: int, threads: int | None = None,
+                       progress: Progress | None = None) -> SensitivitySums:
+    """Second pass over the same draws as ``simulate``: sums binned by each input's uniform.
+
+    ``histogram`` (of ``output``, from the first pass) turns each y into its rank.
+    """
+    from dataclasses import replace
+
+    single = replace(scenario, outputs=(scenario.output(output),), claims=())
+    prog = compile_program(single, seed)
+    lower, upper, _ = histogram.layout.edges()
+    lower = np.clip(lower, histogram.minimum, histogram.maximum)
+    upper = np.clip(upper, histogram.minimum, histogram.maximum)
+    counts = histogram.counts.astype(float)
+    before = np.concatenate([[0.0], np.cumsum(counts)[:-1]])
+    shift = float(histogram.quantile(0.5)[0][0])
+    s_keys = np.asarray([stream_key(seed, name) for name in inputs], dtype=np.uint64)
+    bins = np.zeros((batches, len(inputs), fine_bins, 4))
+    corr = np.zeros((batches, len(inputs), 3))
+    y = np.zeros((batches, 3))
+    n_tiles = -(-draws // K.TILE)
+    with _threads(threads) as n_threads:
+        step = 2 * n_threads
+        for tile0 in range(0, n_tiles, step):
+            count = min(step, n_tiles - tile0)
+            K.sensitivity_tiles(*prog.kernel_args, int(prog.out_regs[0]), s_keys,
+                                np.asarray(histogram.layout.as_row(), dtype=np.int64),
+                                histogram.layout.sub_bits, lower, upper, before, counts,
+                                float(histogram.total), shift, tail_at, draws, tile0, count,
+                                bins, corr, y, n_threads)
+            if progress is not None:
+                progress(min((tile0 + count) * K.TILE, draws), draws)
+    return SensitivitySums(bins=bins, corr=corr, y=y, shift=shift)
 
 
 def _pilot(prog: Program, pilot: int, n_threads: int) -> tuple[list[Layout], np.ndarray]:

@@ -88,6 +88,17 @@ def write_files(out_dir: Path, files: dict[str, str]) -> Path:
     return out_dir
 
 
+def write_csv(frame, path: str | Path, option: str = "--csv") -> Path:
+    """Write a DataFrame as CSV atomically (temporary file, then rename)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, frame.to_csv(index=False))
+    except OSError as err:
+        raise McsimError(f"{option}: cannot write {path}: {err.strerror or err}") from None
+    return path
+
+
 def _write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

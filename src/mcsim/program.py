@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels as K
+from .distributions import KernelSpec
 from .formula import Name, Node, Num, Op
 from .scenario import Scenario
 
@@ -52,8 +53,14 @@ def stream_key(seed: int, name: str) -> np.uint64:
     return np.uint64(int.from_bytes(digest, "little"))
 
 
-def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = ()) -> Program:
-    """Lower ``scenario`` for ``seed``; quantities in ``keep`` stay readable at the end."""
+def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
+                    given: dict[str, np.ndarray] | None = None) -> Program:
+    """Lower ``scenario`` for ``seed``; quantities in ``keep`` stay readable at the end.
+
+    Inputs named in ``given`` are not sampled: draw k takes ``given[name][k]`` instead
+    (evaluation at chosen points, e.g. the swing method's one-at-a-time design).
+    """
+    given = given or {}
     instrs: list[list[int]] = []  # op, dst, a, b, c over virtual registers
     consts: dict[float, int] = {}
     vregs = 0
@@ -77,10 +84,13 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = ()) -
     for inp in scenario.inputs:
         if inp.name not in needed:
             continue
-        if inp.prior.is_constant:
+        if inp.prior.is_constant and inp.name not in given:
             named[inp.name] = const(float(inp.prior.params["value"]))
             continue
-        spec = inp.prior.kernel_spec()
+        if inp.name in given:
+            spec = KernelSpec(K.F_GIVEN, (0.0,), np.asarray(given[inp.name], dtype=float), (0,))
+        else:
+            spec = inp.prior.kernel_spec()
         p = list(spec.params)
         if spec.table.size:
             for i in spec.table_offsets:  # offsets are relative to this input's own table

@@ -9,9 +9,12 @@ import pandas as pd
 
 from .units import format_percent, format_rate, format_value
 
+TAIL_QUANTILE = 0.90  # as in sensitivity.py (kept here so rendering imports no numba)
+
 if TYPE_CHECKING:
     from .engine import Simulation
     from .scenario import Scenario
+    from .sensitivity import Tornado
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
@@ -80,4 +83,42 @@ def check_text(scenario: Scenario) -> str:
     unused = s.unused_inputs()
     if unused:
         lines += ["", f"warning: inputs no output uses: {', '.join(unused)}"]
+    return "\n".join(lines)
+
+
+def tornado_text(tor: Tornado) -> str:
+    """Inputs ranked by the first method, one column per method; notes on disagreements."""
+    t = tor.table
+    cell = {}
+    for r in t.itertuples():
+        if r.method in ("binned", "swing"):
+            text = f"{format_value(r.low, tor.unit)} to {format_value(r.high, tor.unit)}"
+        elif r.method == "spearman":
+            text = f"{r.value:+.3f}"
+        elif r.method == "ctv":
+            text = f"{100 * r.value:+.1f}%"
+        elif r.method == "s1":
+            text = f"{r.value:.3f} ± {r.se:.3f}"
+        else:
+            text = f"{r.value:+.1f} pts"
+        if r.negligible:
+            text = "~0"
+        cell[(r.input, r.method)] = text
+    heads = {"binned": f"binned mean ({tor.bins} bins)",
+             "swing": f"swing P{tor.percentiles[0]:g}-P{tor.percentiles[1]:g}",
+             "spearman": "spearman", "ctv": "ctv (norm. rho^2)", "s1": "S1 (var. share)",
+             "tail": f"tail shift (>P{100 * TAIL_QUANTILE:g})"}
+    order = tor.ranking()
+    disagree = set(t.loc[t["disagrees"], "input"])
+    rows = [[str(k + 1), name + (" *" if name in disagree else "")]
+            + [cell.get((name, m), "") for m in tor.methods] for k, name in enumerate(order)]
+    base = (f"; swing base case (all inputs at their medians): "
+            f"{format_value(tor.baseline, tor.unit)}" if not np.isnan(tor.baseline) else "")
+    lines = [f"Sensitivity of {tor.output} ({tor.scenario}): {tor.draws:,} draws, seed "
+             f"{tor.seed}; median {format_value(tor.median, tor.unit)}{base}",
+             f"ranked by {tor.methods[0]}; ~0 = indistinguishable from zero; "
+             "* = ranks differ strongly between methods", "",
+             _table(["rank", "input", *(heads[m] for m in tor.methods)], rows, {0})]
+    if tor.notes:
+        lines += ["", *(f"note: {n}" for n in tor.notes)]
     return "\n".join(lines)

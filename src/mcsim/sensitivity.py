@@ -1,0 +1,360 @@
+"""Tornado sensitivity of one output, by every convention users expect, from one run.
+
+Methods (``../shared/reference/conventions.md`` has their sources):
+
+- ``binned``: @RISK's "change in output statistic": the mean of the output in each of
+  ``bins`` equal-probability bins of an input; the bar spans the lowest to the highest bin mean.
+- ``swing``: decision analysis: every input at its median, one moved to its ``p_low`` and
+  ``p_high`` percentiles; the bar spans the output at those two points. Three interior points
+  test whether the effect is monotonic.
+- ``spearman``: rank correlation of input and output.
+- ``ctv``: contribution to variance as Crystal Ball reports it: the normalised squared rank
+  correlation, signed. It sums to 100% by construction; it is not a variance decomposition.
+- ``s1``: first-order variance share Var(E[Y | X_i]) / Var(Y) (the correlation ratio), from
+  ``10 * bins`` fine bins, bias-corrected for their number.
+- ``tail``: for draws where the output exceeds its P90, how far the input's median moves, in
+  percentile points of the input's own distribution (and in its units).
+
+All but ``swing`` come from the same Monte Carlo draws, in bounded memory: an input's uniform
+is already its rank, so bins and rank statistics need neither sorting nor stored draws. Errors
+are batch means over ``K`` interleaved batches of iid draws; ``swing`` is exact.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from scipy import integrate, special
+
+from .engine import Progress, evaluate_at, simulate, stream_sensitivity
+from .errors import McsimError
+from .scenario import Scenario
+
+METHODS = ("binned", "swing", "spearman", "ctv", "s1", "tail")
+BATCHES = 16
+FINE_PER_BIN = 10
+TAIL_QUANTILE = 0.90
+COLUMNS = ["output", "input", "method", "low", "high", "value", "se", "negligible", "rank",
+           "rank_spread", "disagrees", "monotonic", "detail", "p_low", "p_high", "bins", "draws",
+           "seed"]
+
+
+@dataclass(frozen=True)
+class Tornado:
+    """Sensitivity of ``output`` to every sampled input, by each method in ``methods``."""
+
+    scenario: str
+    output: str
+    unit: str
+    draws: int
+    seed: int
+    methods: tuple[str, ...]
+    percentiles: tuple[float, float]
+    bins: int
+    baseline: float  # the output with every input at its median (the swing's base case)
+    median: float  # the output's median over the draws
+    mean: float  # the output's mean over the draws (what the binned means scatter around)
+    table: pd.DataFrame
+    notes: tuple[str, ...]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per input and method (tidy), with the run's settings repeated per row."""
+        return self.table.copy()
+
+    def to_dict(self) -> dict:
+        return {"scenario": self.scenario, "output": self.output, "draws": self.draws,
+                "seed": self.seed, "methods": list(self.methods), "notes": list(self.notes),
+                "rows": self.table.to_dict(orient="records")}
+
+    def ranking(self) -> list[str]:
+        """Inputs from most to least influential by the first method."""
+        first = self.table[self.table["method"] == self.methods[0]]
+        return first.sort_values("rank")["input"].tolist()
+
+
+def check_settings(methods: tuple[str, ...], percentiles: tuple[float, float],
+                   bins: int) -> None:
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise McsimError(f"--methods: unknown {', '.join(unknown) or '(none given)'}; "
+                         f"choose from {', '.join(METHODS)}")
+    lo, hi = percentiles
+    if not 0 < lo < 50 < hi < 100:
+        raise McsimError(f"--percentiles: need 0 < low < 50 < high < 100 (got {lo:g}, {hi:g})")
+    if not 2 <= bins <= 100:
+        raise McsimError(f"--bins: must be between 2 and 100 (got {bins})")
+
+
+def tornado(scenario: Scenario, output: str, draws: int, seed: int,
+            methods: tuple[str, ...] = METHODS, percentiles: tuple[float, float] = (10, 90),
+            bins: int = 10, threads: int | None = None,
+            progress: Progress | None = None) -> Tornado:
+    """Rank the inputs of ``scenario`` by their influence on ``output``."""
+    check_settings(methods, percentiles, bins)
+    out = scenario.output(output)
+    inputs = tuple(i.name for i in scenario.inputs if not i.prior.is_constant)
+    if not inputs:
+        raise McsimError("the scenario has no uncertain inputs to rank")
+    single = replace(scenario, outputs=(out,), claims=())
+    first = simulate(single, draws, seed=seed, threads=threads)
+    stats = first.outputs[output]
+    if stats.count < 2:
+        raise McsimError(f"{output}: fewer than two finite draws; nothing to rank")
+    tail_at = float(stats.histogram.quantile(TAIL_QUANTILE)[0][0])
+    sums = stream_sensitivity(scenario, output, inputs, draws, seed, stats.histogram, tail_at,
+                              bins * FINE_PER_BIN, BATCHES, threads, progress)
+    rows: list[dict] = []
+    if "binned" in methods:
+        rows += _binned(sums, inputs, bins)
+    if "swing" in methods:
+        swing_rows, baseline = _swing(scenario, output, inputs, percentiles, threads)
+        rows += swing_rows
+    else:
+        baseline = math.nan
+    if {"spearman", "ctv"} & set(methods):
+        rows += [r for r in _rank_correlation(sums, inputs) if r["method"] in methods]
+    if "s1" in methods:
+        rows += _first_order(sums, inputs)
+    if "tail" in methods:
+        rows += _tail(scenario, sums, inputs)
+    table = _rank(pd.DataFrame(rows), methods)
+    for key, value in {"output": output, "p_low": percentiles[0], "p_high": percentiles[1],
+                       "bins": bins, "draws": draws, "seed": seed}.items():
+        table[key] = value
+    table = table[COLUMNS]
+    return Tornado(scenario=scenario.name, output=output, unit=out.unit, draws=draws,
+                   seed=seed, methods=tuple(methods), percentiles=percentiles, bins=bins,
+                   baseline=baseline, median=float(stats.histogram.quantile(0.5)[0][0]),
+                   mean=stats.mean,
+                   table=table, notes=tuple(_explain(table, sums, inputs, methods)))
+
+
+# ---------------------------------------------------------------- methods from the draws
+
+
+def _moments(bins: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count, mean and variance (about the mean) per bin, from [.., F, 4] sums."""
+    n = bins[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = bins[..., 1] / n
+        var = (bins[..., 2] - bins[..., 1] * mean) / (n - 1)
+    return n, mean, var
+
+
+def expected_range(n: int) -> float:
+    """Mean range of ``n`` iid standard normals: the spread of bin means from noise alone."""
+    def integrand(x: float) -> float:
+        p = special.ndtr(x)
+        return 1.0 - p**n - (1.0 - p) ** n
+
+    return float(integrate.quad(integrand, -np.inf, np.inf)[0])
+
+
+def _binned(sums, inputs, n_bins: int) -> list[dict]:
+    total = sums.bins.sum(axis=0)  # [D, F, 4]
+    coarse = total.reshape(len(inputs), n_bins, -1, 4).sum(axis=2)  # [D, B, 4]
+    n, mean, var = _moments(coarse)
+    se = np.sqrt(var / n)
+    noise = expected_range(n_bins)
+    rows = []
+    for i, name in enumerate(inputs):
+        lo, hi = int(np.nanargmin(mean[i])), int(np.nanargmax(mean[i]))
+        direction = 1.0 if mean[i, -1] >= mean[i, 0] else -1.0
+        spread = float(mean[i, hi] - mean[i, lo])
+        spread_se = float(np.hypot(se[i, lo], se[i, hi]))
+        rows.append({"input": name, "method": "binned", "low": mean[i, lo] + sums.shift,
+                     "high": mean[i, hi] + sums.shift, "value": direction * spread,
+                     "se": spread_se,
+                     "negligible": spread <= noise * float(np.nanmean(se[i])) + 2 * spread_se,
+                     "detail": f"{n_bins} equal-probability bins; low/high = lowest/highest "
+                               f"bin mean (bins {lo + 1} and {hi + 1}); sign: whether the "
+                               "top bin's mean exceeds the bottom bin's"})
+    return rows
+
+
+def _first_order_share(bins: np.ndarray) -> np.ndarray:
+    """Bias-corrected correlation ratio per input from [.., D, F, 4] sums."""
+    n = bins[..., 0]
+    s1 = bins[..., 1]
+    s2 = bins[..., 2]
+    n_tot = n.sum(axis=-1)
+    grand = s1.sum(axis=-1) / n_tot
+    with np.errstate(invalid="ignore", divide="ignore"):
+        between = np.where(n > 0, s1 * s1 / n, 0.0).sum(axis=-1) - n_tot * grand**2
+        total = s2.sum(axis=-1) - n_tot * grand**2
+        raw = between / total
+        k = (np.count_nonzero(n, axis=-1) - 1) / n_tot  # E[raw] = S1 + k (1 - S1) under noise
+        return (raw - k) / (1 - k)
+
+
+def _first_order(sums, inputs) -> list[dict]:
+    point = _first_order_share(sums.bins.sum(axis=0))
+    per_batch = _first_order_share(sums.bins)  # [K, D]
+    se = per_batch.std(axis=0, ddof=1) / math.sqrt(per_batch.shape[0])
+    fine = sums.bins.shape[2]
+    return [{"input": name, "method": "s1", "low": np.nan, "high": np.nan,
+             "value": float(point[i]), "se": float(se[i]),
+             "detail": f"Var(E[Y|X]) / Var(Y) from {fine} equal-probability bins, "
+                       "bias-corrected; batch-means error"}
+            for i, name in enumerate(inputs)]
+
+
+def _spearman(corr: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Rank correlation per input from [.., D, 3] and [.., 3] sums."""
+    n = y[..., 0][..., None]
+    su, suu, sur = corr[..., 0], corr[..., 1], corr[..., 2]
+    sr, srr = y[..., 1][..., None], y[..., 2][..., None]
+    cov = sur / n - (su / n) * (sr / n)
+    var_u = suu / n - (su / n) ** 2
+    var_r = srr / n - (sr / n) ** 2
+    return cov / np.sqrt(var_u * var_r)
+
+
+def _rank_correlation(sums, inputs) -> list[dict]:
+    rho = _spearman(sums.corr.sum(axis=0), sums.y.sum(axis=0))
+    rho_b = _spearman(sums.corr, sums.y)  # [K, D]
+    k = rho_b.shape[0]
+    ctv = np.sign(rho) * rho**2 / np.sum(rho**2)
+    ctv_b = np.sign(rho_b) * rho_b**2 / np.sum(rho_b**2, axis=1, keepdims=True)
+    se_rho = rho_b.std(axis=0, ddof=1) / math.sqrt(k)
+    se_ctv = ctv_b.std(axis=0, ddof=1) / math.sqrt(k)
+    rows = []
+    for i, name in enumerate(inputs):
+        rows.append({"input": name, "method": "spearman", "low": np.nan, "high": np.nan,
+                     "value": float(rho[i]), "se": float(se_rho[i]),
+                     "detail": "Spearman rank correlation; batch-means error"})
+        rows.append({"input": name, "method": "ctv", "low": np.nan, "high": np.nan,
+                     "value": float(ctv[i]), "se": float(se_ctv[i]),
+                     "detail": "normalised squared rank correlation, signed; sums to 100% "
+                               "by construction, not a variance decomposition"})
+    return rows
+
+
+def _tail_median_u(tail_counts: np.ndarray) -> np.ndarray:
+    """Median of an input's uniform among tail draws, from counts in F fine bins [.., F]."""
+    fine = tail_counts.shape[-1]
+    cum = np.cumsum(tail_counts, axis=-1)
+    half = cum[..., -1:] / 2
+    idx = np.minimum((cum < half).sum(axis=-1), fine - 1)
+    before = np.where(idx > 0, np.take_along_axis(cum, np.maximum(idx - 1, 0)[..., None],
+                                                  axis=-1)[..., 0], 0.0)
+    inside = np.take_along_axis(tail_counts, idx[..., None], axis=-1)[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(inside > 0, (half[..., 0] - before) / inside, 0.5)
+    return (idx + frac) / fine
+
+
+def _tail(scenario, sums, inputs) -> list[dict]:
+    u_med = _tail_median_u(sums.bins[..., 3].sum(axis=0))  # [D]
+    u_b = _tail_median_u(sums.bins[..., 3])  # [K, D]
+    se = 100 * u_b.std(axis=0, ddof=1) / math.sqrt(u_b.shape[0])
+    rows = []
+    for i, name in enumerate(inputs):
+        prior = scenario.input(name).prior
+        base, moved = (float(v) for v in prior.ppf([0.5, u_med[i]]))
+        rows.append({"input": name, "method": "tail", "low": base, "high": moved,
+                     "value": float(100 * (u_med[i] - 0.5)), "se": float(se[i]),
+                     "detail": f"median of the input when the output exceeds its "
+                               f"P{100 * TAIL_QUANTILE:g}, in percentile points of the input "
+                               "(low/high: its overall and its tail median, in its units)"})
+    return rows
+
+
+# ---------------------------------------------------------------- swing (one at a time)
+
+
+def _swing(scenario, output, inputs, percentiles, threads) -> tuple[list[dict], float]:
+    lo, hi = percentiles
+    points = np.array([lo, (lo + 50) / 2, 50, (50 + hi) / 2, hi]) / 100
+    medians = {i.name: float(i.prior.ppf(0.5)) for i in scenario.inputs}
+    design = [dict(medians)]
+    for name in inputs:
+        values = scenario.input(name).prior.ppf(points)
+        for v in values:
+            design.append({**medians, name: float(v)})
+    y = evaluate_at(scenario, pd.DataFrame(design), names=(output,), threads=threads)[output]
+    y = y.to_numpy()
+    baseline = float(y[0])
+    rows = []
+    for i, name in enumerate(inputs):
+        ys = y[1 + 5 * i: 6 + 5 * i]
+        steps = np.diff(ys)
+        tol = 1e-12 * max(np.max(np.abs(ys)), 1e-300)
+        monotonic = bool(np.all(steps >= -tol) or np.all(steps <= tol))
+        rows.append({"input": name, "method": "swing", "low": float(ys[0]),
+                     "high": float(ys[-1]), "value": float(ys[-1] - ys[0]), "se": 0.0,
+                     "negligible": bool(np.all(np.abs(ys - baseline) <= tol)),
+                     "monotonic": monotonic,
+                     "detail": f"others at their medians; this input at P{percentiles[0]:g} "
+                               f"and P{percentiles[1]:g}"
+                               + ("" if monotonic else "; NOT monotonic between them")})
+    return rows, baseline
+
+
+# ---------------------------------------------------------------- ranks and explanations
+
+
+def _rank(table: pd.DataFrame, methods: tuple[str, ...]) -> pd.DataFrame:
+    """Rank inputs within each method by |value|; values indistinguishable from zero tie last."""
+    table = table.copy()
+    if "monotonic" not in table:
+        table["monotonic"] = np.nan
+    table["monotonic"] = table["monotonic"].astype(object)
+    statistical = table["method"].isin(["spearman", "ctv", "s1", "tail"])
+    within_error = statistical & (table["value"].abs() <= 2 * table["se"])
+    table["negligible"] = (table.get("negligible", False).fillna(False).astype(bool)
+                           | within_error)
+    size = table["value"].abs().where(~table["negligible"], 0.0)
+    table["rank"] = (table.assign(size=size).groupby("method")["size"]
+                     .rank(ascending=False, method="min").astype(int))
+    spread = table.groupby("input")["rank"].agg(lambda r: int(r.max() - r.min()))
+    table["rank_spread"] = table["input"].map(spread)
+    n_inputs = table["input"].nunique()
+    table["disagrees"] = table["rank_spread"] >= max(3, math.ceil(n_inputs / 4))
+    order = {m: k for k, m in enumerate(methods)}
+    first = table[table["method"] == methods[0]].set_index("input")["rank"]
+    table["_m"] = table["method"].map(order)
+    table["_r"] = table["input"].map(first)
+    return table.sort_values(["_r", "input", "_m"]).drop(columns=["_m", "_r"]).reset_index(
+        drop=True)
+
+
+def _explain(table: pd.DataFrame, sums, inputs, methods) -> list[str]:
+    """Plain-language reasons where the methods disagree."""
+    notes = []
+    value = table.pivot(index="input", columns="method", values="value")
+    se = table.pivot(index="input", columns="method", values="se")
+    if "s1" in value:
+        total = float(value["s1"].sum())
+        if total < 0.9:
+            notes.append(f"First-order shares sum to {total:.0%}: the other {1 - total:.0%} of "
+                         "the output's variance comes from interactions between inputs, which "
+                         "one-at-a-time bars cannot show.")
+    for name in table.loc[table["disagrees"], "input"].unique():
+        reasons = []
+        if {"s1", "spearman"} <= set(value) and (
+                value.at[name, "s1"] - value.at[name, "spearman"] ** 2
+                > 3 * se.at[name, "s1"] + 0.02):
+            reasons.append("its effect is not monotonic, so rank correlation understates it")
+        if "swing" in value and table.loc[(table["input"] == name)
+                                          & (table["method"] == "swing"), "monotonic"].eq(
+                                              False).any():
+            reasons.append("the swing is not monotonic between its percentiles")
+        if {"swing", "binned"} <= set(value):
+            ranks = table[table["input"] == name].set_index("method")["rank"]
+            if ranks["swing"] + 2 < ranks["binned"]:
+                reasons.append("its swing around the base case is large but its average "
+                               "effect is small: it matters mostly in combination with "
+                               "other inputs (interaction) or at the base case only")
+            elif ranks["binned"] + 2 < ranks["swing"]:
+                reasons.append("its average effect exceeds its swing at the base case: the "
+                               "effect grows when other inputs move (interaction) or lies "
+                               "outside the P-low/P-high range")
+        if not reasons:
+            reasons.append("the methods weigh nonlinearity and interactions differently")
+        notes.append(f"{name}: ranks differ between methods; " + "; ".join(reasons) + ".")
+    return notes
