@@ -27,7 +27,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-
 from scipy import integrate, special
 
 from .engine import Progress, evaluate_at, simulate, stream_sensitivity
