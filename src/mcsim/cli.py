@@ -109,9 +109,9 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_p
     sc = load_scenario(scenario)
     sc.output(output)
     if plot_path:
-        from .plot import _pyplot
+        from .plot import check_plot_path
 
-        _pyplot()  # fail before the run if matplotlib is missing
+        check_plot_path(plot_path)  # fail before the run: a bad name or no matplotlib
     seed = engine.new_seed() if seed is None else seed
     with _progress_bar(draws, quiet) as progress:
         tor = sens.tornado(sc, output, draws, seed, method_list, pcts, bins, threads, progress)

@@ -30,9 +30,15 @@ def _pyplot():
     return plt
 
 
+def check_plot_path(path: str | Path) -> None:
+    """Fail early on a file name no chart can be written to, or a missing matplotlib."""
+    if Path(path).suffix.lower() not in FORMATS:
+        raise McsimError(f"--plot: {Path(path).name}: use a .png, .svg or .pdf file name")
+    _pyplot()
+
+
 def _save(fig, path: Path) -> Path:
-    if path.suffix.lower() not in FORMATS:
-        raise McsimError(f"--plot: {path.name}: use a .png, .svg or .pdf file name")
+    check_plot_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)

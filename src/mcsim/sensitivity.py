@@ -17,7 +17,9 @@ Methods (``../shared/reference/conventions.md`` has their sources):
 
 All but ``swing`` come from the same Monte Carlo draws, in bounded memory: an input's uniform
 is already its rank, so bins and rank statistics need neither sorting nor stored draws. Errors
-are batch means over ``K`` interleaved batches of iid draws; ``swing`` is exact.
+are batch means over up to 16 interleaved batches of iid draws (blocks of 256 draws, so runs
+under 512 draws get no error bars); ``swing`` is exact. A statistic within 3 standard errors of
+zero is marked negligible and ranks last.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, special
 
+from ._kernels import BLOCK
 from .engine import Progress, evaluate_at, simulate, stream_sensitivity
 from .errors import McsimError
 from .scenario import Scenario
 
 METHODS = ("binned", "swing", "spearman", "ctv", "s1", "tail")
-BATCHES = 16
+BATCHES = 16  # batch-means batches (fewer when there are fewer blocks of draws)
+NEGLIGIBLE_SE = 3  # a statistic within this many standard errors of zero counts as zero
 FINE_PER_BIN = 10
 TAIL_QUANTILE = 0.90
 COLUMNS = ["output", "input", "method", "low", "high", "value", "se", "negligible", "rank",
@@ -104,8 +108,10 @@ def tornado(scenario: Scenario, output: str, draws: int, seed: int,
     if stats.count < 2:
         raise McsimError(f"{output}: fewer than two finite draws; nothing to rank")
     tail_at = float(stats.histogram.quantile(TAIL_QUANTILE)[0][0])
+    blocks = -(-draws // BLOCK)
     sums = stream_sensitivity(scenario, output, inputs, draws, seed, stats.histogram, tail_at,
-                              bins * FINE_PER_BIN, BATCHES, threads, progress)
+                              bins * FINE_PER_BIN, max(2, min(BATCHES, blocks)), threads,
+                              progress)
     rows: list[dict] = []
     if "binned" in methods:
         rows += _binned(sums, inputs, bins)
@@ -168,7 +174,8 @@ def _binned(sums, inputs, n_bins: int) -> list[dict]:
         rows.append({"input": name, "method": "binned", "low": mean[i, lo] + sums.shift,
                      "high": mean[i, hi] + sums.shift, "value": direction * spread,
                      "se": spread_se,
-                     "negligible": spread <= noise * float(np.nanmean(se[i])) + 2 * spread_se,
+                     "negligible": spread <= noise * float(np.nanmean(se[i]))
+                     + NEGLIGIBLE_SE * spread_se,
                      "detail": f"{n_bins} equal-probability bins; low/high = lowest/highest "
                                f"bin mean (bins {lo + 1} and {hi + 1}); sign: whether the "
                                "top bin's mean exceeds the bottom bin's"})
@@ -304,9 +311,9 @@ def _rank(table: pd.DataFrame, methods: tuple[str, ...]) -> pd.DataFrame:
         table["monotonic"] = np.nan
     table["monotonic"] = table["monotonic"].astype(object)
     statistical = table["method"].isin(["spearman", "ctv", "s1", "tail"])
-    within_error = statistical & (table["value"].abs() <= 2 * table["se"])
-    table["negligible"] = (table.get("negligible", False).fillna(False).astype(bool)
-                           | within_error)
+    within_error = statistical & (table["value"].abs() <= NEGLIGIBLE_SE * table["se"])
+    flagged = table["negligible"] if "negligible" in table else pd.Series(False, table.index)
+    table["negligible"] = flagged.fillna(False).astype(bool) | within_error
     size = table["value"].abs().where(~table["negligible"], 0.0)
     table["rank"] = (table.assign(size=size).groupby("method")["size"]
                      .rank(ascending=False, method="min").astype(int))

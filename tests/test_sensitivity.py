@@ -1,0 +1,353 @@
+"""Tornado sensitivity (issue 4): analytic answers, a published benchmark, SALib, the CLI."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from scipy import integrate
+
+from builders import make_scenario
+from mcsim.cli import cli, main
+from mcsim.engine import sample
+from mcsim.scenario import load_scenario
+from mcsim.sensitivity import FINE_PER_BIN, tornado
+
+STATISTICAL = ("spearman", "ctv", "s1", "tail")
+
+# ---------------------------------------------------------------- a linear model
+
+# Y = 3 x1 - 2 x2 + 0.5 x3 + 7 with independent inputs of three families, and one input that
+# the formula does not use. Everything about its tornado is known in closed form.
+LINEAR_INPUTS = {
+    "x1": {"dist": "normal", "loc": 10, "scale": 2},
+    "x2": {"dist": "uniform", "min": 0, "max": 6},
+    "x3": {"dist": "lognormal", "mu": 1.0, "sigma": 0.5},
+    "ignored": {"dist": "pert", "min": 0, "mode": 3, "max": 10},
+}
+COEF = {"x1": 3.0, "x2": -2.0, "x3": 0.5}
+VAR = {"x1": 2.0**2, "x2": 6.0**2 / 12,
+       "x3": math.expm1(0.5**2) * math.exp(2 * 1.0 + 0.5**2)}  # closed-form variances
+LINEAR_DRAWS, LINEAR_SEED, BINS = 1_000_000, 3, 10
+
+
+def linear_y(values: dict) -> float:
+    return 3 * values["x1"] - 2 * values["x2"] + 0.5 * values["x3"] + 7
+
+
+@pytest.fixture(scope="module")
+def linear():
+    sc = make_scenario(LINEAR_INPUTS, {"y": "3*x1 - 2*x2 + 0.5*x3 + 7"})
+    tor = tornado(sc, "y", LINEAR_DRAWS, seed=LINEAR_SEED)
+    return sc, tor, tor.table.set_index(["method", "input"])
+
+
+def _bin_means(prior, n_bins: int) -> np.ndarray:
+    """E[X | X in equal-probability bin k] = n_bins * integral of ppf over the bin."""
+    ref = prior.reference()
+    return np.array([n_bins * integrate.quad(lambda u: float(ref.ppf(u)), k / n_bins,
+                                             (k + 1) / n_bins)[0] for k in range(n_bins)])
+
+
+@pytest.fixture(scope="module")
+def bin_targets(linear):
+    """Per input: the spread of its coarse bin means and the variance of its fine bin means.
+
+    In a linear model with independent inputs the mean of Y in a bin of x_i is
+    E[Y] + b_i (E[x_i | bin] - E[x_i]), so both binned estimands follow from the prior alone.
+    """
+    sc = linear[0]
+    out = {}
+    for name in COEF:
+        prior = sc.input(name).prior
+        coarse = _bin_means(prior, BINS)
+        fine = _bin_means(prior, BINS * FINE_PER_BIN)
+        out[name] = {"spread": coarse[-1] - coarse[0],
+                     "fine_var": float(np.mean((fine - fine.mean()) ** 2))}
+    return out
+
+
+def test_swing_is_exact_and_monotonic(linear):
+    sc, tor, t = linear
+    med = {n: float(sc.input(n).prior.ppf(0.5)) for n in LINEAR_INPUTS}
+    assert tor.baseline == pytest.approx(linear_y(med), rel=1e-12)
+    for name, b in COEF.items():
+        p10, p90 = (float(v) for v in sc.input(name).prior.ppf([0.1, 0.9]))
+        row = t.loc[("swing", name)]
+        assert row["value"] == pytest.approx(b * (p90 - p10), rel=1e-9)
+        assert row["low"] == pytest.approx(linear_y({**med, name: p10}), rel=1e-9)
+        assert row["high"] == pytest.approx(linear_y({**med, name: p90}), rel=1e-9)
+        assert row["monotonic"] is True and not row["negligible"]
+    ignored = t.loc[("swing", "ignored")]
+    assert ignored["value"] == 0 and ignored["monotonic"] is True
+
+
+def test_an_unused_input_is_negligible_by_every_method(linear):
+    _, tor, t = linear
+    rows = tor.table[tor.table["input"] == "ignored"]
+    assert sorted(rows["method"]) == sorted(tor.methods)
+    assert rows["negligible"].all()
+    assert not tor.table.loc[tor.table["input"] != "ignored", "negligible"].any()
+    for method in STATISTICAL:
+        row = t.loc[(method, "ignored")]
+        assert row["se"] > 0
+        assert abs(row["value"]) <= 3 * row["se"], method
+
+
+def test_first_order_shares_equal_the_analytic_ones(linear, bin_targets):
+    """S1_i = b_i^2 Var(x_i) / Var(Y). The estimator bins x_i into 100 equal-probability bins,
+    which loses the within-bin variance of x_i: its target is b_i^2 Var(E[x_i|bin]) / Var(Y).
+    That loss (computed from the prior: 0.0017 for the normal x1, whose outer bins are wide,
+    0.0007 for the lognormal x3, 2e-5 for the uniform x2) is the only slack beyond 4 se."""
+    _, _, t = linear
+    var_y = sum(COEF[n] ** 2 * VAR[n] for n in COEF)
+    for name, b in COEF.items():
+        row = t.loc[("s1", name)]
+        analytic = b**2 * VAR[name] / var_y
+        binned = b**2 * bin_targets[name]["fine_var"] / var_y
+        assert 0 <= analytic - binned < 0.002
+        assert abs(row["value"] - binned) <= 4 * row["se"], name
+        assert abs(row["value"] - analytic) <= 4 * row["se"] + (analytic - binned), name
+
+
+def test_rank_correlation_signs_and_contribution_to_variance(linear):
+    _, _, t = linear
+    rho = t.xs("spearman")["value"]
+    ctv = t.xs("ctv")["value"]
+    for name, b in COEF.items():
+        assert np.sign(rho[name]) == np.sign(b)
+    assert ctv.abs().sum() == pytest.approx(1.0, abs=1e-9)
+    influential = list(COEF)
+    assert (np.sign(ctv[influential]) == np.sign(rho[influential])).all()
+
+
+def test_binned_bars_match_the_conditional_means(linear, bin_targets):
+    sc, tor, t = linear
+    assert tor.methods[0] == "binned"
+    for name, b in COEF.items():
+        row = t.loc[("binned", name)]
+        assert row["low"] < row["high"]
+        assert np.sign(row["value"]) == np.sign(b)
+        assert abs(row["value"] - b * bin_targets[name]["spread"]) <= 4 * row["se"], name
+    assert abs(t.loc[("binned", "x1"), "value"]) > abs(t.loc[("binned", "x3"), "value"])
+    expected = sorted(COEF, key=lambda n: -abs(COEF[n]) * math.sqrt(VAR[n])) + ["ignored"]
+    assert expected == ["x1", "x2", "x3", "ignored"]
+    assert tor.ranking() == expected
+
+
+# ---------------------------------------------------------------- Sobol's G-function
+
+# Y = prod_i (|4 x_i - 2| + a_i) / (1 + a_i), x_i ~ U(0, 1): S1_i = V_i / V with
+# V_i = 1 / (3 (1 + a_i)^2) and V = prod(1 + V_i) - 1 (Saltelli et al. 2010).
+G_A = (0, 1, 4.5, 9, 99)
+G_NAMES = [f"x{i + 1}" for i in range(len(G_A))]
+
+
+def g_function():
+    formula = " * ".join(f"((abs(4 * {n} - 2) + {a}) / {1 + a})" for n, a in zip(G_NAMES, G_A,
+                                                                                  strict=True))
+    return make_scenario({n: {"dist": "uniform", "min": 0, "max": 1} for n in G_NAMES},
+                         {"g": formula})
+
+
+def g_analytic_s1() -> np.ndarray:
+    v = np.array([1 / (3 * (1 + a) ** 2) for a in G_A])
+    return v / (np.prod(1 + v) - 1)
+
+
+def test_g_function_first_order_shares():
+    """Slack beyond 4 se: 0.002. Binning x_i into 100 bins loses 4e-4 of S1 at most here (g_i
+    is linear within each bin: a loss of 16 * 0.01^2 / 12 of Var g_1 = 1/3), and the batch-means
+    se has only 15 degrees of freedom, so 4 se alone is not a 1-in-10,000 bound."""
+    tor = tornado(g_function(), "g", 2_000_000, seed=11)
+    s1 = tor.table[tor.table["method"] == "s1"].set_index("input").loc[G_NAMES]
+    analytic = g_analytic_s1()
+    for name, est, se, want in zip(G_NAMES, s1["value"], s1["se"], analytic, strict=True):
+        assert abs(est - want) <= 4 * se + 0.002, (name, est, se, want)
+    assert list(s1["rank"]) == [1, 2, 3, 4, 5]  # x5 (S1 = 7e-5) is last, tied or not
+    assert s1["negligible"].tolist()[:4] == [False] * 4
+
+
+def test_g_function_agrees_with_salib_on_the_same_draws():
+    rbd_fast = pytest.importorskip("SALib.analyze.rbd_fast")
+    sc, n, seed = g_function(), 100_000, 12
+    draws = sample(sc, n, seed)
+    tor = tornado(sc, "g", n, seed=seed)
+    t = tor.table.set_index(["method", "input"])
+    # the same draws: tornado's binned bars are bin means of exactly these outputs
+    # (x_i = u_i for U(0, 1), and tornado bins by floor(100 u) then in groups of 10)
+    for name in G_NAMES:
+        fine = np.minimum((draws[name].to_numpy() * 100).astype(int), 99)
+        means = draws["g"].groupby(fine // 10).mean()
+        assert t.loc[("binned", name), "low"] == pytest.approx(means.min(), rel=1e-9)
+        assert t.loc[("binned", name), "high"] == pytest.approx(means.max(), rel=1e-9)
+    problem = {"num_vars": len(G_NAMES), "names": G_NAMES, "bounds": [[0, 1]] * len(G_NAMES)}
+    si = rbd_fast.analyze(problem, draws[G_NAMES].to_numpy(), draws["g"].to_numpy(), seed=seed)
+    for i, name in enumerate(G_NAMES):
+        ours = t.loc[("s1", name)]
+        # S1_conf is SALib's 95% bootstrap half-width (on half-samples, so generous); 3 se is
+        # ours; 0.001 covers RBD-FAST's truncation at M = 10 harmonics (the zig-zag ordering
+        # makes E[Y | x_i] a triangle wave: the harmonics it drops hold 7e-4 of its power).
+        tol = si["S1_conf"][i] + 3 * ours["se"] + 0.001
+        assert abs(ours["value"] - si["S1"][i]) <= tol, (name, ours["value"], si["S1"][i], tol)
+
+
+# ---------------------------------------------------------------- the command line
+
+SCENARIO = """
+schema = 1
+title = "Sensitivity test"
+[inputs.x]
+p5 = 1
+p95 = 10
+unit = "USD"
+source = "test"
+[inputs.y]
+dist = "uniform"
+min = 0
+max = 2
+unit = "x"
+source = "test"
+[inputs.z]
+dist = "normal"
+loc = 0
+scale = 1
+unit = "x"
+source = "test"
+[outputs.cost]
+formula = "x * 1e6 + 2e5 * y + 1e4 * z"
+unit = "USD"
+label = "Cost"
+[outputs.ratio]
+formula = "x / (1 + y)"
+unit = "x"
+label = "Ratio"
+"""
+
+
+@pytest.fixture()
+def scenario_file(tmp_path):
+    path = tmp_path / "sens.toml"
+    path.write_text(SCENARIO)
+    return path
+
+
+def run_main(args, monkeypatch, capsys):
+    """Call the real entry point (one-line errors, exit codes) and capture its output."""
+    monkeypatch.setattr(sys, "argv", ["mcsim", *args])
+    with pytest.raises(SystemExit) as info:
+        main(args)
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def test_csv_and_chart_are_what_the_library_returns(scenario_file, tmp_path):
+    mpl_image = pytest.importorskip("matplotlib.image")
+    csv, png = tmp_path / "out" / "tornado.csv", tmp_path / "out" / "tornado.png"
+    methods = "swing,binned,spearman,ctv,s1,tail"
+    result = CliRunner().invoke(cli, [
+        "sensitivity", str(scenario_file), "-o", "cost", "-n", "100k", "--seed", "5",
+        "--methods", methods, "--percentiles", "5,95", "--bins", "5", "--csv", str(csv),
+        "--plot", str(png), "-q"])
+    assert result.exit_code == 0, result.output
+    tor = tornado(load_scenario(scenario_file), "cost", 100_000, 5, tuple(methods.split(",")),
+                  (5.0, 95.0), 5)
+    written = pd.read_csv(csv)
+    expected = tor.to_frame()
+    assert list(written.columns) == list(expected.columns)
+    assert len(written) == 3 * 6
+    assert sorted(zip(written["input"], written["method"], strict=True)) == sorted(
+        (i, m) for i in "xyz" for m in methods.split(","))
+    pd.testing.assert_frame_equal(written, expected, check_dtype=False)
+    settings = written[["output", "method", "p_low", "p_high", "bins", "draws", "seed"]]
+    assert settings.notna().all().all()
+    assert (written["output"] == "cost").all()
+    assert (written["p_low"] == 5).all() and (written["p_high"] == 95).all()
+    assert (written["draws"] == 100_000).all() and (written["seed"] == 5).all()
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    image = mpl_image.imread(png)
+    assert image.ndim == 3 and image.shape[0] > 0 and image.shape[1] > 0
+    assert not list((tmp_path / "out").glob(".*"))  # no temporary leftovers
+
+    svg = tmp_path / "tornado.svg"
+    result = CliRunner().invoke(cli, [
+        "sensitivity", str(scenario_file), "-o", "ratio", "-n", "20k", "--seed", "1",
+        "--methods", "spearman,binned", "--plot", str(svg), "-q"])
+    assert result.exit_code == 0, result.output
+    head = svg.read_text()[:200].lstrip()
+    assert head.startswith("<?xml") or head.startswith("<svg")
+
+
+@pytest.mark.parametrize("args, messages", [
+    (["-o", "cots"], ["unknown output 'cots'", "did you mean 'cost'?"]),
+    (["-o", "cost", "--percentiles", "90,10"], ["--percentiles", "0 < low < 50 < high < 100"]),
+    (["-o", "cost", "--percentiles", "abc"], ["--percentiles", "two numbers"]),
+    (["-o", "cost", "--percentiles", "0,100"], ["--percentiles"]),
+    (["-o", "cost", "--methods", "binned,tornadic"], ["--methods", "tornadic", "spearman"]),
+    (["-o", "cost", "--bins", "1"], ["--bins"]),
+    (["-o", "cost", "--plot", "chart.jpg"], ["--plot", "chart.jpg", ".png, .svg or .pdf"]),
+])
+def test_bad_input_is_one_line_and_exit_2(args, messages, scenario_file, tmp_path, monkeypatch,
+                                          capsys):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(["sensitivity", str(scenario_file), "-n", "5k", "--seed", "1", "-q",
+                             *args], monkeypatch, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("mcsim: error: "), err
+    assert "Traceback" not in err
+    for message in messages:
+        assert message in err
+
+
+def test_missing_matplotlib_fails_before_the_run(scenario_file, tmp_path, monkeypatch, capsys):
+    import mcsim.engine
+    import mcsim.sensitivity
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("simulated although the chart cannot be drawn")
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setattr(mcsim.sensitivity, "tornado", no_run)
+    monkeypatch.setattr(mcsim.engine, "simulate", no_run)
+    csv = tmp_path / "t.csv"
+    code, _, err = run_main(["sensitivity", str(scenario_file), "-o", "cost", "-n", "1k",
+                             "--seed", "1", "-q", "--csv", str(csv), "--plot",
+                             str(tmp_path / "x.png")], monkeypatch, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("mcsim: error: "), err
+    assert 'pip install "mcsim[plot]"' in err
+    assert not csv.exists() and not (tmp_path / "x.png").exists()
+
+
+# ---------------------------------------------------------------- reproducibility
+
+
+def test_same_seed_same_table_on_any_number_of_threads():
+    sc = make_scenario(LINEAR_INPUTS, {"y": "3*x1 - 2*x2 + 0.5*x3 + 7"})
+    n = 5 * 65536 + 123  # several tiles and a partial last one
+    one = tornado(sc, "y", n, seed=21, threads=1)
+    two = tornado(sc, "y", n, seed=21, threads=2)
+    pd.testing.assert_frame_equal(one.to_frame(), two.to_frame(), check_exact=True)
+    assert (one.baseline, one.median, one.mean, one.notes) == \
+        (two.baseline, two.median, two.mean, two.notes)
+
+
+@pytest.mark.parametrize("methods", [("s1",), ("spearman", "ctv", "s1", "tail")])
+def test_statistical_methods_alone(methods):
+    sc = make_scenario(LINEAR_INPUTS, {"y": "3*x1 - 2*x2 + 0.5*x3 + 7"})
+    tor = tornado(sc, "y", 20_000, seed=1, methods=methods)
+    assert set(tor.table["method"]) == set(methods)
+    assert tor.ranking()[0] == "x1"
+
+
+def test_small_runs_still_have_finite_errors():
+    sc = make_scenario(LINEAR_INPUTS, {"y": "3*x1 - 2*x2 + 0.5*x3 + 7"})
+    with np.errstate(all="ignore"):
+        tor = tornado(sc, "y", 2_000, seed=1)
+    statistical = tor.table[tor.table["method"].isin(STATISTICAL)]
+    assert np.isfinite(statistical["se"]).all()
