@@ -63,7 +63,7 @@ def _extend(children):
     power = st.tuples(children, st.sampled_from(["2", "0.5", "3", "-1"])).map(
         lambda t: f"({t[0]} ** {t[1]})")
     unary = st.tuples(st.sampled_from(["exp", "log", "sqrt", "abs", "-", "not "]),
-                      children).map(lambda t: f"{t[0]}({t[1]})")
+                      children).map(lambda t: f"({t[0]}({t[1]}))")
     calls = st.tuples(st.sampled_from(["min", "max"]), st.lists(children, min_size=2,
                                                                 max_size=3)).map(
         lambda t: f"{t[0]}({', '.join(t[1])})")
