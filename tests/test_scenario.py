@@ -140,7 +140,8 @@ def test_extends_errors(tmp_path):
         load_scenario(d)
 
 
-def test_extends_a_builtin_by_name(tmp_path):
-    view = write(tmp_path, 'extends = "deepseek"\ntitle = "Mine"\n', "mine.toml")
+@pytest.mark.parametrize("base", ["deepseek", "deepseek.toml"])
+def test_extends_a_builtin_by_name(tmp_path, base):
+    view = write(tmp_path, f'extends = "{base}"\ntitle = "Mine"\n', "mine.toml")
     sc = load_scenario(view)
     assert sc.title == "Mine" and len(sc.inputs) == len(load_scenario().inputs)

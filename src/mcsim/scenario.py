@@ -124,8 +124,9 @@ def resolve_path(path: str | Path | None) -> Path:
     if p.exists():
         return p
     builtin = builtin_scenarios()
-    if str(path) in builtin:
-        return builtin[str(path)]
+    name = p.stem if p.suffix == ".toml" and len(p.parts) == 1 else str(path)
+    if name in builtin:
+        return builtin[name]
     names = ", ".join(builtin) or "none found"
     raise McsimError(f"{path}: no such scenario file (built-in scenarios: {names})")
 
