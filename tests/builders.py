@@ -1,7 +1,13 @@
-"""Builders for small test scenarios (one compiled kernel serves them all)."""
+"""Test helpers: small scenarios from dicts (one compiled kernel serves them all), and the
+CLI entry point called as a user would call it."""
 
 from __future__ import annotations
 
+import sys
+
+import pytest
+
+from mcsim.cli import main
 from mcsim.scenario import scenario_from_dict
 
 
@@ -19,3 +25,13 @@ def make_scenario(inputs: dict, outputs: dict, derived: dict | None = None,
     if claims:
         data["claims"] = claims
     return scenario_from_dict(data)
+
+
+def run_main(args, monkeypatch, capsys):
+    """Call the real entry point (one-line errors, exit codes) and capture its output."""
+    monkeypatch.setattr(sys, "argv", ["mcsim", *args])
+    with pytest.raises(SystemExit) as info:
+        main(args)
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from mcsim.cli import cli, main
+from builders import run_main
+from mcsim.cli import cli
 from mcsim.engine import simulate
 from mcsim.scenario import load_scenario
 from mcsim.units import format_percent, format_value
@@ -49,16 +50,6 @@ def scenario_file(tmp_path):
     path = tmp_path / "view.toml"
     path.write_text(SCENARIO)
     return path
-
-
-def run_main(args, monkeypatch, capsys):
-    """Call the real entry point (one-line errors, exit codes) and capture its output."""
-    monkeypatch.setattr(sys, "argv", ["mcsim", *args])
-    with pytest.raises(SystemExit) as info:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
 
 
 def test_run_prints_and_writes_what_the_library_returns(scenario_file, tmp_path):

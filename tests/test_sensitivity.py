@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from scipy import integrate
 
-from builders import make_scenario
-from mcsim.cli import cli, main
+from builders import make_scenario, run_main
+from mcsim.cli import cli
 from mcsim.engine import sample
 from mcsim.scenario import load_scenario
 from mcsim.sensitivity import FINE_PER_BIN, tornado
@@ -234,16 +234,6 @@ def scenario_file(tmp_path):
     path = tmp_path / "sens.toml"
     path.write_text(SCENARIO)
     return path
-
-
-def run_main(args, monkeypatch, capsys):
-    """Call the real entry point (one-line errors, exit codes) and capture its output."""
-    monkeypatch.setattr(sys, "argv", ["mcsim", *args])
-    with pytest.raises(SystemExit) as info:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
 
 
 def test_csv_and_chart_are_what_the_library_returns(scenario_file, tmp_path):
