@@ -132,6 +132,43 @@ def _percentiles(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+@cli.command()
+@click.option("--draws", "sizes", default="1M,10M", show_default=True,
+              help="comma-separated draw counts for each case")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="runs per timing (the median is reported)")
+@click.option("--numpy-draws", type=_Count(), default="10M", show_default=True,
+              help="draws for the numpy baselines")
+@click.option("--no-numpy", is_flag=True, help="skip the numpy baselines")
+@click.option("--no-families", is_flag=True, help="skip the one-family cases")
+@click.option("--no-process", is_flag=True,
+              help="skip the whole-process cold and warm `mcsim run` timings")
+@click.option("--save", "save_dir", type=click.Path(file_okay=False), default=None,
+              help="append the results here (default: benchmarks/results if it exists)")
+@click.option("--history", "show_history", is_flag=True,
+              help="show the recorded history instead of running")
+def bench(sizes, repeats, numpy_draws, no_numpy, no_families, no_process, save_dir,
+          show_history) -> None:
+    """Measure draws per second (mcsim against numpy) and keep the history."""
+    from pathlib import Path
+
+    from . import bench as suite
+    from .render import bench_text
+    from .units import parse_count
+
+    folder = Path(save_dir or "benchmarks/results")
+    if show_history:
+        click.echo(suite.history(folder).to_string(index=False))
+        return
+    counts = tuple(parse_count(s, "--draws") for s in sizes.split(","))
+    table = suite.run_suite(counts, repeats, None if no_numpy else numpy_draws,
+                            not no_families, not no_process,
+                            process_draws=f"{max(counts):d}")
+    click.echo(bench_text(table))
+    if save_dir or folder.is_dir():
+        click.echo(f"\nappended to {suite.append_history(suite.record(table), folder)}")
+
+
 @cli.command("scenarios")
 def list_scenarios() -> None:
     """List the built-in scenarios."""

@@ -122,3 +122,19 @@ def tornado_text(tor: Tornado) -> str:
     if tor.notes:
         lines += ["", *(f"note: {n}" for n in tor.notes)]
     return "\n".join(lines)
+
+
+def bench_text(table: pd.DataFrame) -> str:
+    """The speed suite as a table: rates, cost per input-sample, ratio to tuned numpy."""
+    rows = []
+    for r in table.itertuples():
+        if r.impl == "process":
+            rows.append([r.case, "", "", f"{r.seconds:.2f}", "", "", "",
+                         f"{r.peak_rss_mib:.0f}"])
+            continue
+        ratio = "" if pd.isna(r.vs_numpy_tuned) else f"{r.vs_numpy_tuned:.1f}x"
+        rows.append([f"{r.case} ({r.impl})", f"{int(r.draws):,}", str(int(r.threads)),
+                     f"{r.seconds:.3f}", f"{r.draws_per_second / 1e6:.2f}",
+                     f"{r.ns_per_input_sample_per_core:.1f}", ratio, ""])
+    return _table(["case", "draws", "threads", "seconds", "Mdraws/s", "ns/input-sample/core",
+                   "vs numpy tuned", "peak RSS MiB"], rows, {1, 2, 3, 4, 5, 6, 7})

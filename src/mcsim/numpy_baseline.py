@@ -1,0 +1,183 @@
+"""Any scenario written in numpy, as a user would: the baselines that the kernel must beat.
+
+``run_plain`` is what most users write: every input drawn for all draws at once with numpy's
+Generator (``rng.lognormal``, ``rng.beta`` for PERT, ...), formulas as whole-array expressions,
+``np.quantile`` over every draw. ``run_tuned`` is the best a numpy user could reasonably write:
+chunks of 64k draws that stay in cache, in-place ufuncs into reused buffers,
+``standard_normal`` + ``np.exp`` instead of ``lognormal``, both cores (numpy releases the GIL),
+moments and a fixed-bin histogram per chunk instead of storing the draws. Used by ``bench``.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .distributions import Distribution
+from .formula import Name, Node, Num, Op, evaluate
+from .scenario import Scenario
+
+CHUNK = 65536
+
+
+def draw_plain(prior: Distribution, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` draws of ``prior`` with the Generator method a user would reach for."""
+    p, f = prior.params, prior.family
+    if f == "constant":
+        return np.full(n, p["value"])
+    if f == "uniform":
+        return rng.uniform(p["min"], p["max"], n)
+    if f == "loguniform":
+        return np.exp(rng.uniform(math.log(p["min"]), math.log(p["max"]), n))
+    if f == "normal":
+        return rng.normal(p["loc"], p["scale"], n)
+    if f == "lognormal":
+        loc = p["median"] - p["sign"] * p["scale"]
+        return loc + p["sign"] * rng.lognormal(math.log(p["scale"]), p["sigma"], n)
+    if f == "triangular":
+        return rng.triangular(p["min"], p["mode"], p["max"], n)
+    if f in ("pert", "beta"):
+        a, b, lo, width = _beta_form(prior)
+        return lo + width * rng.beta(a, b, n)
+    if f == "gamma":
+        return p["loc"] + rng.gamma(p["a"], p["scale"], n)
+    if f == "discrete":
+        return rng.choice(np.asarray(p["values"]), size=n, p=np.asarray(p["weights"]))
+    return prior.ppf(rng.random(n))  # truncnormal: inverse CDF, as scipy users do
+
+
+def _beta_form(prior: Distribution) -> tuple[float, float, float, float]:
+    p = prior.params
+    if prior.family == "beta":
+        return p["a"], p["b"], p["loc"], p["scale"]
+    lo, mode, hi, lam = p["min"], p["mode"], p["max"], p["lambda"]
+    return (1 + lam * (mode - lo) / (hi - lo), 1 + lam * (hi - mode) / (hi - lo), lo, hi - lo)
+
+
+def run_plain(scenario: Scenario, draws: int, seed: int, ci: float = 0.9) -> dict:
+    """Mean, median and equal-tailed interval of every output, all draws held in memory."""
+    rng = np.random.default_rng(seed)
+    env = {i.name: draw_plain(i.prior, rng, draws) for i in scenario.inputs}
+    out = {}
+    with np.errstate(all="ignore"):
+        for name, formula in scenario.derived:
+            env[name] = evaluate(formula.tree, env)
+        for o in scenario.outputs:
+            x = np.broadcast_to(evaluate(o.formula.tree, env), (draws,))
+            x = x[np.isfinite(x)]
+            q = np.quantile(x, [0.5, (1 - ci) / 2, (1 + ci) / 2])
+            out[o.name] = {"mean": float(x.mean()), "median": float(q[0])}
+    return out
+
+
+# ---------------------------------------------------------------- tuned
+
+
+def _draw_into(prior: Distribution, rng: np.random.Generator, buf: np.ndarray) -> None:
+    p, f = prior.params, prior.family
+    if f == "normal":
+        rng.standard_normal(out=buf)
+        np.multiply(buf, p["scale"], out=buf)
+        np.add(buf, p["loc"], out=buf)
+    elif f == "lognormal":
+        rng.standard_normal(out=buf)
+        np.multiply(buf, p["sigma"], out=buf)
+        np.add(buf, math.log(p["scale"]), out=buf)
+        np.exp(buf, out=buf)
+        if not (p["median"] == p["scale"] and p["sign"] > 0):
+            np.multiply(buf, p["sign"], out=buf)
+            np.add(buf, p["median"] - p["sign"] * p["scale"], out=buf)
+    elif f == "uniform":
+        rng.random(out=buf)
+        np.multiply(buf, p["max"] - p["min"], out=buf)
+        np.add(buf, p["min"], out=buf)
+    else:
+        buf[:] = draw_plain(prior, rng, buf.size)
+
+
+_UFUNC = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+          "pow": np.power, "neg": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
+          "abs": np.abs, "min": np.fmin, "max": np.fmax}
+
+
+def _eval_into(node: Node, env: dict, pool: list[np.ndarray], out: np.ndarray) -> np.ndarray:
+    """Evaluate ``node`` into ``out`` with in-place ufuncs; temporaries come from ``pool``."""
+    if isinstance(node, Num):
+        out.fill(node.value)
+        return out
+    if isinstance(node, Name):
+        np.copyto(out, env[node.id])
+        return out
+    assert isinstance(node, Op)
+    if node.name not in _UFUNC:
+        out[:] = evaluate(node, env)
+        return out
+    args = []
+    for a in node.args:
+        if isinstance(a, Num):
+            args.append(a.value)
+        elif isinstance(a, Name):
+            args.append(env[a.id])
+        else:
+            tmp = pool.pop() if pool else np.empty_like(out)
+            args.append(_eval_into(a, env, pool, tmp))
+    _UFUNC[node.name](*args, out=out)
+    for a in args:
+        if isinstance(a, np.ndarray) and not any(a is v for v in env.values()):
+            pool.append(a)
+    return out
+
+
+def _tuned_worker(scenario: Scenario, rng: np.random.Generator, chunks: int, edges: dict):
+    buf = {i.name: np.empty(CHUNK) for i in scenario.inputs}
+    buf.update({n: np.empty(CHUNK) for n, _ in scenario.derived})
+    outs = {o.name: np.empty(CHUNK) for o in scenario.outputs}
+    pool: list[np.ndarray] = []
+    acc = {o.name: [0, 0.0, np.zeros(len(edges[o.name]) + 1, dtype=np.int64)]
+           for o in scenario.outputs}
+    with np.errstate(all="ignore"):
+        for _ in range(chunks):
+            for inp in scenario.inputs:
+                _draw_into(inp.prior, rng, buf[inp.name])
+            for name, formula in scenario.derived:
+                _eval_into(formula.tree, buf, pool, buf[name])
+            for o in scenario.outputs:
+                x = _eval_into(o.formula.tree, buf, pool, outs[o.name])
+                a = acc[o.name]
+                a[0] += x.size
+                a[1] += float(x.sum())
+                a[2] += np.bincount(np.searchsorted(edges[o.name], x), minlength=a[2].size)
+    return acc
+
+
+def run_tuned(scenario: Scenario, draws: int, seed: int, threads: int = 2) -> dict:
+    """Means and histogram medians of every output, in 64k chunks on ``threads`` threads."""
+    pilot = run_plain_pilot(scenario, seed)
+    edges = {name: np.quantile(v, np.linspace(0, 1, 4097)) for name, v in pilot.items()}
+    chunks = -(-draws // CHUNK)
+    per = [chunks // threads + (k < chunks % threads) for k in range(threads)]
+    rngs = np.random.default_rng(seed).spawn(threads)
+    with ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(lambda k: _tuned_worker(scenario, rngs[k], per[k], edges),
+                              range(threads)))
+    out = {}
+    for o in scenario.outputs:
+        n = sum(p[o.name][0] for p in parts)
+        counts = sum(p[o.name][2] for p in parts)
+        i = int(np.searchsorted(np.cumsum(counts), n / 2))
+        e = edges[o.name]
+        out[o.name] = {"mean": sum(p[o.name][1] for p in parts) / n,
+                       "median": float(e[min(i, len(e) - 1)])}
+    return out
+
+
+def run_plain_pilot(scenario: Scenario, seed: int, n: int = 20_000) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed + 1)
+    env = {i.name: draw_plain(i.prior, rng, n) for i in scenario.inputs}
+    with np.errstate(all="ignore"):
+        for name, formula in scenario.derived:
+            env[name] = evaluate(formula.tree, env)
+        return {o.name: np.broadcast_to(evaluate(o.formula.tree, env), (n,))
+                for o in scenario.outputs}
