@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from builders import run_main
 
+from builders import run_main
 from mcsim import bench
 
 
