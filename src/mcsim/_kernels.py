@@ -85,20 +85,26 @@ def uniform01(key, k):
 
 
 @jit
+def _ndtri_central(q):
+    """AS241's central branch, ``ndtri(0.5 + q)`` for ``|q| <= 0.425`` (branch-free)."""
+    r = 0.180625 - q * q
+    num = (((((((2509.0809287301226727 * r + 33430.575583588128105) * r
+                + 67265.770927008700853) * r + 45921.953931549871457) * r
+              + 13731.693765509461125) * r + 1971.5909503065514427) * r
+            + 133.14166789178437745) * r + 3.387132872796366608)
+    den = (((((((5226.495278852545925 * r + 28729.085735721942674) * r
+                + 39307.89580009271061) * r + 21213.794301586595867) * r
+              + 5394.1960214247511077) * r + 687.1870074920579083) * r
+            + 42.313330701600911252) * r + 1.0)
+    return q * num / den
+
+
+@jit
 def ndtri(p):
     """Standard normal inverse CDF (Wichura 1988, AS241 PPND16; relative error ~1e-16)."""
     q = p - 0.5
     if abs(q) <= 0.425:
-        r = 0.180625 - q * q
-        num = (((((((2509.0809287301226727 * r + 33430.575583588128105) * r
-                    + 67265.770927008700853) * r + 45921.953931549871457) * r
-                  + 13731.693765509461125) * r + 1971.5909503065514427) * r
-                + 133.14166789178437745) * r + 3.387132872796366608)
-        den = (((((((5226.495278852545925 * r + 28729.085735721942674) * r
-                    + 39307.89580009271061) * r + 21213.794301586595867) * r
-                  + 5394.1960214247511077) * r + 687.1870074920579083) * r
-                + 42.313330701600911252) * r + 1.0)
-        return q * num / den
+        return _ndtri_central(q)
     r = p if q < 0.0 else 1.0 - p
     r = math.sqrt(-math.log(r))
     if r <= 5.0:
@@ -165,8 +171,48 @@ def discrete_ppf(u, tables, offset, n):
 
 
 @jit
-def sample_into(out, family, params, p, key, tables, k0, n):
-    """Fill ``out[:n]`` with draws ``k0 .. k0+n-1`` of one input (uniform -> inverse CDF)."""
+def fill_uniforms(out, key, k0, n):
+    """``out[j] = uniform01(key, k0 + j)``: a branch-free loop that LLVM vectorises."""
+    for j in range(n):
+        out[j] = uniform01(key, k0 + j)
+
+
+@jit
+def normal_scores(out, u, key, k0, n):
+    """Standard normal draws: the central branch for every draw in one vectorisable loop,
+    then the tails (15% of draws) redone with the full ``ndtri``. ``u`` keeps the uniforms."""
+    fill_uniforms(u, key, k0, n)
+    for j in range(n):
+        out[j] = _ndtri_central(u[j] - 0.5)
+    for j in range(n):
+        if abs(u[j] - 0.5) > 0.425:
+            out[j] = ndtri(u[j])
+
+
+@jit(fastmath={"nnan", "ninf", "nsz", "contract"})
+def _hermite_all(out, u, n, tables, offset, m, u0, inv_h):
+    """Central-table interpolation for every draw (clamped, branch-free); tails fixed later."""
+    h = 1.0 / inv_h
+    t_max = m - 1.000001
+    for j in range(n):
+        t = min(max((u[j] - u0) * inv_h, 0.0), t_max)
+        i = int(t)
+        f = t - i
+        x0 = tables[offset + i]
+        x1 = tables[offset + i + 1]
+        d0 = tables[offset + m + i] * h
+        d1 = tables[offset + m + i + 1] * h
+        f2 = f * f
+        f3 = f2 * f
+        x = ((2.0 * f3 - 3.0 * f2 + 1.0) * x0 + (f3 - 2.0 * f2 + f) * d0
+             + (-2.0 * f3 + 3.0 * f2) * x1 + (f3 - f2) * d1)
+        out[j] = min(max(x, x0), x1)
+
+
+@jit
+def sample_into(out, u, family, params, p, key, tables, k0, n):
+    """Fill ``out[:n]`` with draws ``k0 .. k0+n-1`` of one input (uniform -> inverse CDF);
+    ``u`` is scratch space of the same length."""
     if family == F_UNIFORM:
         lo = params[p]
         w = params[p + 1]
@@ -180,19 +226,22 @@ def sample_into(out, family, params, p, key, tables, k0, n):
     elif family == F_NORMAL:
         mu = params[p]
         sigma = params[p + 1]
+        normal_scores(out, u, key, k0, n)
         for j in range(n):
-            out[j] = mu + sigma * ndtri(uniform01(key, k0 + j))
+            out[j] = mu + sigma * out[j]
     elif family == F_LOGNORMAL:
         mu = params[p]
         sigma = params[p + 1]
+        normal_scores(out, u, key, k0, n)
         for j in range(n):
-            out[j] = math.exp(mu + sigma * ndtri(uniform01(key, k0 + j)))
+            out[j] = math.exp(mu + sigma * out[j])
     elif family == F_SHIFTED_LOGNORMAL:
         median = params[p]
         s_sigma = params[p + 3] * params[p + 1]
         s_scale = params[p + 3] * params[p + 2]
+        normal_scores(out, u, key, k0, n)
         for j in range(n):
-            out[j] = median + s_scale * math.expm1(s_sigma * ndtri(uniform01(key, k0 + j)))
+            out[j] = median + s_scale * math.expm1(s_sigma * out[j])
     elif family == F_TRUNCNORM:
         mu = params[p]
         sigma = params[p + 1]
@@ -231,12 +280,11 @@ def sample_into(out, family, params, p, key, tables, k0, n):
         n_z = int(params[p + 5])
         z0 = params[p + 6]
         inv_hz = params[p + 7]
+        fill_uniforms(u, key, k0, n)
+        _hermite_all(out, u, n, tables, off_u, n_u, u0, inv_hu)
         for j in range(n):
-            u = uniform01(key, k0 + j)
-            if u0 <= u <= u1:
-                out[j] = table_ppf(u, tables, off_u, n_u, u0, inv_hu)
-            else:
-                out[j] = table_ppf(ndtri(u), tables, off_z, n_z, z0, inv_hz)
+            if not u0 <= u[j] <= u1:
+                out[j] = table_ppf(ndtri(u[j]), tables, off_z, n_z, z0, inv_hz)
     elif family == F_DISCRETE:
         offset = int(params[p])
         m = int(params[p + 1])
@@ -250,12 +298,17 @@ def sample_into(out, family, params, p, key, tables, k0, n):
 
 @jit
 def eval_block(code, params, keys, tables, regs, k0, n):
-    """Run the program on draws ``k0 .. k0+n-1``; results stay in ``regs[:, :n]``."""
+    """Run the program on draws ``k0 .. k0+n-1``; results stay in ``regs[:, :n]``.
+
+    The last register row is scratch space for the samplers (see ``_new_registers``).
+    """
+    scratch = regs[regs.shape[0] - 1]
     for i in range(code.shape[0]):
         op = code[i, 0]
         d = regs[code[i, 1]]
         if op == OP_SAMPLE:
-            sample_into(d, code[i, 4], params, code[i, 2], keys[code[i, 3]], tables, k0, n)
+            sample_into(d, scratch, code[i, 4], params, code[i, 2], keys[code[i, 3]], tables,
+                        k0, n)
             continue
         a = regs[code[i, 2]]
         if op == OP_NEG:
@@ -352,7 +405,8 @@ def eval_block(code, params, keys, tables, regs, k0, n):
 
 @jit
 def _new_registers(n_regs, const_regs, const_vals):
-    regs = np.empty((n_regs, BLOCK))
+    """A lane's register file: the program's registers plus one scratch row, constants set."""
+    regs = np.empty((n_regs + 1, BLOCK))
     for i in range(const_regs.shape[0]):
         regs[const_regs[i], :] = const_vals[i]
     return regs
@@ -405,6 +459,23 @@ def histogram_index(x, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
     if e >= lo_neg + n_neg:
         return 0
     return neg_bins - ((e - lo_neg) * s + m)
+
+
+@jit
+def _bin_indices(r, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
+    """``idx[j] = histogram_index(r[j], ...)``: a branch-free pass for positive values inside
+    the fine octaves (vectorised), then the general function for the others."""
+    s = 1 << sub_bits
+    base = n_neg * s + 4 - lo_pos * s
+    shift = 52 - sub_bits
+    for j in range(m):
+        bits = np.float64(r[j]).view(np.int64) - 1  # r > 0: (lower, upper] bins
+        e = (bits >> 52) - 1023
+        inside = (r[j] > 0.0) & (e >= lo_pos) & (e < lo_pos + n_pos)
+        idx[j] = base + e * s + ((bits >> shift) & (s - 1)) if inside else -2
+    for j in range(m):
+        if idx[j] == -2:
+            idx[j] = histogram_index(r[j], lo_pos, n_pos, lo_neg, n_neg, sub_bits)
 
 
 @jit(fastmath={"reassoc", "nsz", "contract"})
@@ -485,8 +556,7 @@ def reduce_tiles(code, params, keys, tables, n_regs, const_regs, const_vals, out
                     cnt = m
                     if not (math.isfinite(s2) and math.isfinite(lo) and math.isfinite(hi)):
                         cnt, s1, s2, lo, hi = _moments_finite_only(r, m, shift)
-                    for j in range(m):
-                        idx[j] = histogram_index(r[j], lo_pos, n_pos, lo_neg, n_neg, sub_bits)
+                    _bin_indices(r, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits)
                     for j in range(m):
                         if idx[j] >= 0:
                             h[off + idx[j]] += 1
