@@ -135,9 +135,36 @@ def test_bad_input_is_one_line_and_exit_2(args, message, monkeypatch, capsys, tm
 def test_unwritable_out_is_a_clean_error(scenario_file, tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    code, _, err = run_main(["run", str(scenario_file), "-n", "1k", "-q", "--out",
-                             str(blocker / "sub")], monkeypatch, capsys)
-    assert code == 2 and err.startswith("mcsim: error: --out: cannot write")
+    code, out, err = run_main(["run", str(scenario_file), "-n", "1k", "-q", "--out",
+                               str(blocker / "sub")], monkeypatch, capsys)
+    assert code == 2 and err.startswith("mcsim: error: --out: cannot create")
+    assert "is a file" in err and out == ""  # refused before the run, nothing printed
+
+
+def test_default_folders_never_collide(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for seed in ("1", "2"):
+        result = runner.invoke(cli, ["run", "--draws", "5k", "--seed", seed, "-q"])
+        assert result.exit_code == 0
+    folders = sorted((tmp_path / "results").iterdir())
+    assert len(folders) == 2
+    seeds = {json.loads((f / "manifest.json").read_text())["seed"] for f in folders}
+    assert seeds == {1, 2}
+
+
+def test_existing_out_folder_is_replaced_whole(scenario_file, tmp_path):
+    out = tmp_path / "res"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    runner = CliRunner()
+    for seed in ("1", "2"):
+        assert runner.invoke(cli, ["run", str(scenario_file), "-n", "5k", "--seed", seed,
+                                   "--out", str(out), "-q"]).exit_code == 0
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 2
+    assert (out / "mine.txt").read_text() == "keep me"
+    assert sorted(p.name for p in out.iterdir()) == ["claims.csv", "manifest.json",
+                                                     "mine.txt", "summary.csv"]
 
 
 def test_help_and_version_compile_nothing():

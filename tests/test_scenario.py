@@ -145,3 +145,39 @@ def test_extends_a_builtin_by_name(tmp_path, base):
     view = write(tmp_path, f'extends = "{base}"\ntitle = "Mine"\n', "mine.toml")
     sc = load_scenario(view)
     assert sc.title == "Mine" and len(sc.inputs) == len(load_scenario().inputs)
+
+
+def test_claim_values_must_be_finite(tmp_path):
+    with pytest.raises(SpecError, match=r"claims\.press\.value: must be finite"):
+        load_scenario(write(tmp_path, GOOD.replace("value = 266.67", "value = nan")))
+
+
+def test_errors_in_a_base_name_the_base(tmp_path):
+    write(tmp_path, GOOD.replace("p5 = 8000", "p5 = 13000"), "base.toml")
+    child = write(tmp_path, 'extends = "base.toml"\ntitle = "child"\n', "child.toml")
+    with pytest.raises(SpecError) as info:
+        load_scenario(child)
+    assert str(info.value).startswith(f"{tmp_path / 'base.toml'}: inputs.n.p5: ")
+    bad = GOOD.replace('[derived]\ncapex = "n * price"\n', "").replace(
+        'title = "Test"', 'title = "Test"\nderived = 5')
+    write(tmp_path, bad, "bad.toml")
+    child2 = write(tmp_path, 'extends = "bad.toml"\n', "child2.toml")
+    with pytest.raises(SpecError, match="derived: must be a table"):
+        load_scenario(child2)
+
+
+def test_an_output_named_like_a_quantity_must_report_it(tmp_path):
+    text = GOOD.replace('[outputs.ratio]\nformula = "capex / 6e6"',
+                        '[outputs.price]\nformula = "capex / 6e6"')
+    with pytest.raises(SpecError, match=r"outputs\.price\.formula: an output named like"):
+        load_scenario(write(tmp_path, text.replace('output = "ratio"', 'output = "price"')))
+
+
+def test_deep_formulas_are_a_clean_error():
+    from mcsim.formula import parse
+
+    with pytest.raises(SpecError, match="nested more than"):
+        parse(" + ".join(["x"] * 600), "derived.big")
+    with pytest.raises(SpecError, match="nested more than|syntax error"):
+        parse("(" * 5000 + "x" + ")" * 5000, "derived.deep")
+    assert parse(" + ".join(["x"] * 300)).names == {"x"}

@@ -1,7 +1,8 @@
 """Jitted kernels: counter-based uniforms, inverse CDFs, the program interpreter, reductions.
 
 Pure functions over arrays and scalars; no I/O, no Python objects, no mutable globals.
-The module-level integers below are compile-time constants shared with ``program.py``.
+Opcodes and family codes live in ``_codes.py`` (no numba there, so that loading and checking
+a scenario does not import numba); numba freezes them as compile-time constants.
 
 A scenario is lowered (``program.py``) to a straight-line register program. The interpreter
 evaluates it one block of ``BLOCK`` consecutive draws at a time: each instruction is a tight
@@ -17,50 +18,45 @@ import math
 import numpy as np
 from numba import prange
 
+from ._codes import (
+    BLOCK,
+    F_DISCRETE,
+    F_GIVEN,
+    F_LOGNORMAL,
+    F_LOGUNIFORM,
+    F_NORMAL,
+    F_SHIFTED_LOGNORMAL,
+    F_TABLE,
+    F_TRIANGULAR,
+    F_TRUNCNORM,
+    F_UNIFORM,
+    OP_ABS,
+    OP_ADD,
+    OP_AND,
+    OP_CLIP,
+    OP_DIV,
+    OP_EQ,
+    OP_EXP,
+    OP_GE,
+    OP_GT,
+    OP_LE,
+    OP_LOG,
+    OP_LT,
+    OP_MAX,
+    OP_MIN,
+    OP_MUL,
+    OP_NE,
+    OP_NEG,
+    OP_NOT,
+    OP_OR,
+    OP_POW,
+    OP_SAMPLE,
+    OP_SQRT,
+    OP_SUB,
+    OP_WHERE,
+    TILE,
+)
 from ._jit import jit, jit_parallel
-
-BLOCK = 256  # draws evaluated together by one instruction
-TILE = 65536  # draws per unit of parallel work; a multiple of BLOCK
-
-# Opcodes: code rows are (op, dst, a, b, c).
-OP_SAMPLE = 0  # dst <- inverse CDF (family c, params at a) of the uniforms of stream b
-OP_ADD = 1
-OP_SUB = 2
-OP_MUL = 3
-OP_DIV = 4
-OP_POW = 5
-OP_MIN = 6
-OP_MAX = 7
-OP_LT = 8
-OP_LE = 9
-OP_GT = 10
-OP_GE = 11
-OP_EQ = 12
-OP_NE = 13
-OP_AND = 14  # Python semantics: b if a else a
-OP_OR = 15  # Python semantics: a if a else b
-OP_NEG = 16
-OP_NOT = 17
-OP_EXP = 18
-OP_LOG = 19
-OP_SQRT = 20
-OP_ABS = 21
-OP_WHERE = 22  # dst <- b if a else c
-OP_CLIP = 23  # dst <- min(max(a, b), c)
-
-# Families of the kernel's inverse CDFs (parameter layout in the comments).
-F_UNIFORM = 0  # lo, width
-F_LOGUNIFORM = 1  # log lo, log width
-F_NORMAL = 2  # mu, sigma
-F_LOGNORMAL = 3  # mu, sigma: exp(mu + sigma z)
-F_TRUNCNORM = 4  # mu, sigma, Phi(alpha), Phi(-beta), mass: the lower or the upper tail
-#                  probability of the draw, whichever is smaller, goes through ndtri
-F_TRIANGULAR = 5  # min, mode, max
-F_TABLE = 6  # (offset, n, u0, 1/h) of x(u) on a central u grid, then the same of x(z) for
-#              the tails on a z grid: cubic Hermite interpolation with exact slopes
-F_DISCRETE = 7  # table offset, n: cumulative weights then values
-F_SHIFTED_LOGNORMAL = 8  # median, sigma, scale, sign: median + sign scale expm1(sign sigma z)
-F_GIVEN = 9  # table offset: draw k takes the value tables[offset + k] (evaluation at set points)
 
 # Statistics kept per tile and output: count, sum and sum of squares (shifted), min, max.
 N_STATS = 5
@@ -142,11 +138,17 @@ def table_ppf(z, tables, offset, n, z0, inv_h):
         return tables[offset]
     if t >= n - 1:
         return tables[offset + n - 1]
+    return _hermite(tables, offset, n, t, 1.0 / inv_h)
+
+
+@jit(inline="always")
+def _hermite(tables, offset, n, t, h):
+    """Cubic Hermite between knots ``int(t)`` and ``int(t) + 1`` (values, then slopes),
+    clamped to the two knot values so that it stays monotone."""
     j = int(t)
     f = t - j
     x0 = tables[offset + j]
     x1 = tables[offset + j + 1]
-    h = 1.0 / inv_h
     d0 = tables[offset + n + j] * h
     d1 = tables[offset + n + j + 1] * h
     f2 = f * f
@@ -195,18 +197,7 @@ def _hermite_all(out, u, n, tables, offset, m, u0, inv_h):
     h = 1.0 / inv_h
     t_max = m - 1.000001
     for j in range(n):
-        t = min(max((u[j] - u0) * inv_h, 0.0), t_max)
-        i = int(t)
-        f = t - i
-        x0 = tables[offset + i]
-        x1 = tables[offset + i + 1]
-        d0 = tables[offset + m + i] * h
-        d1 = tables[offset + m + i + 1] * h
-        f2 = f * f
-        f3 = f2 * f
-        x = ((2.0 * f3 - 3.0 * f2 + 1.0) * x0 + (f3 - 2.0 * f2 + f) * d0
-             + (-2.0 * f3 + 3.0 * f2) * x1 + (f3 - f2) * d1)
-        out[j] = min(max(x, x0), x1)
+        out[j] = _hermite(tables, offset, m, min(max((u[j] - u0) * inv_h, 0.0), t_max), h)
 
 
 @jit

@@ -182,10 +182,12 @@ def record(table: pd.DataFrame, commit: str | None = None) -> dict:
 
 
 def append_history(rec: dict, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    """Add one line to the history file (rewritten whole and renamed into place)."""
+    from .export import write_files
+
     path = folder / HISTORY_FILE
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(rec) + "\n")
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    write_files(folder, {HISTORY_FILE: old + json.dumps(rec) + "\n"})
     return path
 
 
@@ -195,7 +197,10 @@ def history(folder: Path) -> pd.DataFrame:
     rows = []
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
-            rec = json.loads(line)
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line from an interrupted older writer
             t = pd.DataFrame(rec["rows"])
             row = {"created_utc": rec["created_utc"], "commit": rec["commit"]}
             for case in ("deepseek", "synthetic14"):

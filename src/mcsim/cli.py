@@ -9,7 +9,6 @@ import click
 from .errors import McsimError
 
 CI_HELP = "credible level of the equal-tailed interval, in percent (default 90)"
-_METHODS = ("binned", "swing", "spearman", "ctv", "s1", "tail")  # as sensitivity.METHODS
 
 
 class _Count(click.ParamType):
@@ -53,6 +52,7 @@ def run(scenario, draws, seed, ci, out, threads, quiet) -> None:
 
     level = reduce.check_level(ci)
     sc = load_scenario(scenario)
+    folder = export.check_out_dir(out) if out else None
     seed = engine.new_seed() if seed is None else seed
     with _progress_bar(draws, quiet) as progress:
         sim = engine.simulate(sc, draws, seed=seed, threads=threads, progress=progress)
@@ -62,7 +62,8 @@ def run(scenario, draws, seed, ci, out, threads, quiet) -> None:
     click.echo(render.summary_text(summary))
     click.echo()
     click.echo(render.claims_text(claims))
-    folder = export.write_results(sim, out or export.default_out_dir(sc.name), level)
+    folder = export.write_results(sim, folder or export.default_out_dir(sc.name), level,
+                                  summary, claims)
     click.echo(f"\nwrote {folder}/summary.csv, claims.csv, manifest.json")
 
 
@@ -84,7 +85,7 @@ def check(scenario) -> None:
               help="number of draws")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="random seed (printed when not given)")
-@click.option("--methods", default=",".join(_METHODS), show_default=True,
+@click.option("--methods", default="binned,swing,spearman,ctv,s1,tail", show_default=True,
               help="comma-separated methods; inputs are ranked by the first")
 @click.option("--percentiles", default="10,90", show_default=True,
               help="low and high percentiles of the swing method")
@@ -99,6 +100,8 @@ def check(scenario) -> None:
 def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_path, plot_path,
                 threads, quiet) -> None:
     """Rank SCENARIO's inputs by their influence on one output (tornado), by several methods."""
+    from pathlib import Path
+
     from . import engine, export, render
     from . import sensitivity as sens
     from .scenario import load_scenario
@@ -108,10 +111,13 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_p
     sens.check_settings(method_list, pcts, bins)
     sc = load_scenario(scenario)
     sc.output(output)
+    if csv_path:
+        export.check_out_dir(Path(csv_path).parent, "--csv")
     if plot_path:
         from .plot import check_plot_path
 
         check_plot_path(plot_path)  # fail before the run: a bad name or no matplotlib
+        export.check_out_dir(Path(plot_path).parent, "--plot")
     seed = engine.new_seed() if seed is None else seed
     with _progress_bar(draws, quiet) as progress:
         tor = sens.tornado(sc, output, draws, seed, method_list, pcts, bins, threads, progress)
@@ -195,6 +201,8 @@ class _progress_bar:
         return self._update
 
     def _update(self, done: int, total: int) -> None:
+        if total != self.bar.total:  # a command may report several passes as one total
+            self.bar.total = total
         self.bar.update(done - self.bar.n)
 
     def __exit__(self, *exc):

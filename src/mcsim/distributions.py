@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from . import _kernels as K
+from . import _codes as K
 from .errors import SpecError
 
 Z90 = float(special.ndtri(0.95))  # a 90% interval spans mu +- Z90 sigma
@@ -161,7 +161,8 @@ class _Lognormal:
         return np.where(t > -1, special.ndtr(z), outside)
 
 
-def _pert_shape(lo, mode, hi, lam):
+def pert_shape(lo: float, mode: float, hi: float, lam: float) -> tuple[float, float]:
+    """The beta shape parameters (a, b) of PERT(lo, mode, hi) with weight ``lam``."""
     return 1.0 + lam * (mode - lo) / (hi - lo), 1.0 + lam * (hi - mode) / (hi - lo)
 
 
@@ -175,7 +176,7 @@ _REFERENCE: dict[str, Callable[..., Any]] = {
     "triangular": lambda min, mode, max: stats.triang(
         (mode - min) / (max - min), loc=min, scale=max - min),
     "pert": lambda min, mode, max, **kw: stats.beta(
-        *_pert_shape(min, mode, max, kw["lambda"]), loc=min, scale=max - min),
+        *pert_shape(min, mode, max, kw["lambda"]), loc=min, scale=max - min),
     "beta": lambda a, b, loc, scale: stats.beta(a, b, loc=loc, scale=scale),
     "gamma": lambda a, loc, scale: stats.gamma(a, loc=loc, scale=scale),
     "discrete": lambda values, weights: _Discrete(values, weights),
@@ -222,14 +223,9 @@ def _discrete_spec(d: Distribution) -> KernelSpec:
     return KernelSpec(K.F_DISCRETE, (0.0, float(len(cum))), table, (0,))
 
 
-def _constant_spec(d: Distribution) -> KernelSpec:
-    # A zero-width uniform: used only if a constant is ever sampled rather than folded.
-    return KernelSpec(K.F_UNIFORM, (d.params["value"], 0.0), np.empty(0))
-
-
 _NO_TABLE = np.empty(0)
 _KERNEL: dict[str, Callable[[Distribution], KernelSpec]] = {
-    "constant": _constant_spec,
+    "constant": lambda d: KernelSpec(K.F_UNIFORM, (d.params["value"], 0.0), _NO_TABLE),
     "uniform": lambda d: KernelSpec(
         K.F_UNIFORM, (d.params["min"], d.params["max"] - d.params["min"]), _NO_TABLE),
     "loguniform": lambda d: KernelSpec(

@@ -220,11 +220,7 @@ def stream_sensitivity(scenario: Scenario, output: str, inputs: tuple[str, ...],
 
     single = replace(scenario, outputs=(scenario.output(output),), claims=())
     prog = compile_program(single, seed)
-    lower, upper, _ = histogram.layout.edges()
-    lower = np.clip(lower, histogram.minimum, histogram.maximum)
-    upper = np.clip(upper, histogram.minimum, histogram.maximum)
-    counts = histogram.counts.astype(float)
-    before = np.concatenate([[0.0], np.cumsum(counts)[:-1]])
+    lower, upper, before, counts = histogram.rank_table()
     shift = float(histogram.quantile(0.5)[0][0])
     s_keys = np.asarray([stream_key(seed, name) for name in inputs], dtype=np.uint64)
     bins = np.zeros((batches, len(inputs), fine_bins, 4))

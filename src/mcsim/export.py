@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -16,12 +17,36 @@ from typing import TYPE_CHECKING
 from .errors import McsimError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .engine import Simulation
 
 
 def default_out_dir(scenario_name: str, root: str | Path = "results") -> Path:
+    """``results/<scenario>-<UTC time>``, with a suffix if that folder exists already."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path(root) / f"{scenario_name}-{stamp}"
+    folder = Path(root) / f"{scenario_name}-{stamp}"
+    k = 2
+    while folder.exists():
+        folder = Path(root) / f"{scenario_name}-{stamp}-{k}"
+        k += 1
+    return folder
+
+
+def check_out_dir(out_dir: str | Path, option: str = "--out") -> Path:
+    """Fail before a run, not after it, when results could not be written to ``out_dir``."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise McsimError(f"{option}: {out_dir} exists and is not a folder")
+    parent = out_dir if out_dir.is_dir() else out_dir.parent
+    for p in [parent, *parent.parents]:
+        if p.exists():
+            if not p.is_dir():
+                raise McsimError(f"{option}: cannot create {out_dir}: {p} is a file")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise McsimError(f"{option}: cannot write in {p}: permission denied")
+            break
+    return out_dir
 
 
 def manifest(sim: Simulation, ci: float) -> dict:
@@ -50,11 +75,18 @@ def manifest(sim: Simulation, ci: float) -> dict:
     }
 
 
-def write_results(sim: Simulation, out_dir: str | Path, ci: float) -> Path:
-    """Write summary.csv, claims.csv and manifest.json into ``out_dir``, all or nothing."""
+def write_results(sim: Simulation, out_dir: str | Path, ci: float,
+                  summary: pd.DataFrame | None = None, claims: pd.DataFrame | None = None) -> Path:
+    """Write summary.csv, claims.csv and manifest.json into ``out_dir``, all or nothing.
+
+    Pass the ``summary`` and ``claims`` frames already shown to the user, so that the files
+    hold exactly what was printed.
+    """
+    summary = sim.summary(ci) if summary is None else summary
+    claims = sim.claims() if claims is None else claims
     files = {
-        "summary.csv": sim.summary(ci).to_csv(index=False),
-        "claims.csv": sim.claims().to_csv(index=False),
+        "summary.csv": summary.to_csv(index=False),
+        "claims.csv": claims.to_csv(index=False),
         "manifest.json": json.dumps(manifest(sim, ci), indent=2) + "\n",
     }
     return write_files(Path(out_dir), files)
@@ -63,8 +95,9 @@ def write_results(sim: Simulation, out_dir: str | Path, ci: float) -> Path:
 def write_files(out_dir: Path, files: dict[str, str]) -> Path:
     """Create ``out_dir`` with ``files`` (name -> text) atomically.
 
-    A new folder is built under a temporary name beside it and renamed into place; in an
-    existing folder each file is written to a temporary name and renamed over the old one.
+    A new folder is built under a temporary name beside it and renamed into place. In an
+    existing folder every file is first written under a temporary name; then all are renamed
+    over the old ones with Ctrl-C held off, so the folder never mixes two runs.
     """
     parent = out_dir.parent
     try:
@@ -72,8 +105,7 @@ def write_files(out_dir: Path, files: dict[str, str]) -> Path:
         if out_dir.exists():
             if not out_dir.is_dir():
                 raise McsimError(f"--out: {out_dir} exists and is not a folder")
-            for name, text in files.items():
-                _write_atomic(out_dir / name, text)
+            _replace_all(out_dir, files)
             return out_dir
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
         try:
@@ -97,6 +129,24 @@ def write_csv(frame, path: str | Path, option: str = "--csv") -> Path:
     except OSError as err:
         raise McsimError(f"{option}: cannot write {path}: {err.strerror or err}") from None
     return path
+
+
+def _replace_all(folder: Path, files: dict[str, str]) -> None:
+    temps: dict[str, str] = {}
+    try:
+        for name, text in files.items():
+            fd, temps[name] = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            for name, tmp in temps.items():
+                os.replace(tmp, folder / name)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    finally:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -70,21 +70,37 @@ def parse(text: str, key: str = "") -> Formula:
     """Parse formula ``text``; errors are ``SpecError``s at ``key`` that quote the text."""
     if not isinstance(text, str):
         raise SpecError(key, f"a formula must be a string, got {text!r}")
+    too_deep = SpecError(key, f"formula {_short(text)!r} is nested more than {MAX_DEPTH} "
+                              "levels deep; split it into derived quantities")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as err:
-        raise SpecError(key, f"syntax error in formula {text!r}: {err.msg}") from None
+        raise SpecError(key, f"syntax error in formula {_short(text)!r}: {err.msg}") from None
+    except (RecursionError, MemoryError):
+        raise too_deep from None
     try:
-        return Formula(text, _convert(tree.body))
+        return Formula(text, _convert(tree.body, 0))
     except _Unsupported as err:
-        raise SpecError(key, f"{err} in formula {text!r}") from None
+        raise SpecError(key, f"{err} in formula {_short(text)!r}") from None
+    except RecursionError:
+        raise too_deep from None
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class _Unsupported(Exception):
     pass
 
 
-def _convert(node: ast.AST) -> Node:
+MAX_DEPTH = 400  # formulas nest at most this deep (the kernel compiler recurses over them)
+
+
+def _convert(node: ast.AST, depth: int) -> Node:
+    if depth > MAX_DEPTH:
+        raise RecursionError
+    depth += 1
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, int | float):
             raise _Unsupported(f"unsupported constant {node.value!r}")
@@ -99,24 +115,24 @@ def _convert(node: ast.AST) -> Node:
         op = _BINOPS.get(type(node.op))
         if op is None:
             raise _Unsupported(_HINTS.get(type(node.op), "unsupported operator"))
-        return Op(op, (_convert(node.left), _convert(node.right)))
+        return Op(op, (_convert(node.left, depth), _convert(node.right, depth)))
     if isinstance(node, ast.UnaryOp):
         if isinstance(node.op, ast.USub):
-            return Op("neg", (_convert(node.operand),))
+            return Op("neg", (_convert(node.operand, depth),))
         if isinstance(node.op, ast.UAdd):
-            return _convert(node.operand)
+            return _convert(node.operand, depth)
         if isinstance(node.op, ast.Not):
-            return Op("not", (_convert(node.operand),))
+            return Op("not", (_convert(node.operand, depth),))
         raise _Unsupported("unsupported unary operator")
     if isinstance(node, ast.BoolOp):
         op = "and" if isinstance(node.op, ast.And) else "or"
-        args = [_convert(v) for v in node.values]
+        args = [_convert(v, depth) for v in node.values]
         out = args[0]
         for arg in args[1:]:
             out = Op(op, (out, arg))
         return out
     if isinstance(node, ast.Compare):
-        terms = [_convert(node.left)] + [_convert(c) for c in node.comparators]
+        terms = [_convert(node.left, depth)] + [_convert(c, depth) for c in node.comparators]
         parts = []
         for i, op_node in enumerate(node.ops):
             op = _CMPOPS.get(type(op_node))
@@ -128,7 +144,8 @@ def _convert(node: ast.AST) -> Node:
             out = Op("and", (out, part))
         return out
     if isinstance(node, ast.IfExp):
-        return Op("where", (_convert(node.test), _convert(node.body), _convert(node.orelse)))
+        return Op("where", (_convert(node.test, depth), _convert(node.body, depth),
+                            _convert(node.orelse, depth)))
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name):
             raise _Unsupported("only plain function names can be called")
@@ -144,7 +161,7 @@ def _convert(node: ast.AST) -> Node:
         if len(node.args) < lo or (hi is not None and len(node.args) > hi):
             want = str(lo) if lo == hi else f"at least {lo}"
             raise _Unsupported(f"{fn}() takes {want} arguments, got {len(node.args)}")
-        args = [_convert(a) for a in node.args]
+        args = [_convert(a, depth) for a in node.args]
         if fn in ("min", "max"):
             out = args[0]
             for arg in args[1:]:
@@ -184,7 +201,8 @@ def order_by_dependency(formulas: Mapping[str, Formula], known: set[str],
             return
         if state.get(name) == 1:
             cycle = path[path.index(name):] + [name]
-            raise SpecError(f"{prefix}.{name}", "cycle: " + " -> ".join(cycle))
+            raise SpecError(f"{prefix}.{name}", "cycle: " + " -> ".join(cycle)
+                            + f" (formula {formulas[name].text!r})")
         state[name] = 1
         for ref in sorted(formulas[name].names & set(formulas)):
             visit(ref, path + [name])

@@ -17,6 +17,7 @@ and max) and flagged when a quantile lands there.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,10 +110,17 @@ class Histogram:
         return int(self.counts.sum())
 
     def _bins(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Bin bounds clipped to the exact min and max, fine flags, cumulative counts."""
         lower, upper, fine = self.layout.edges()
         lower = np.clip(lower, self.minimum, self.maximum)
         upper = np.clip(upper, self.minimum, self.maximum)
         return lower, upper, fine, np.cumsum(self.counts)
+
+    def rank_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per bin: lower and upper bound, count before it and its count (for F(y) lookups)."""
+        lower, upper, _, cum = self._bins()
+        counts = self.counts.astype(float)
+        return lower, upper, cum.astype(float) - counts, counts
 
     def quantile(self, q: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Quantiles (inverse of the interpolated CDF) and whether each fell in a fine bin."""
@@ -141,7 +149,7 @@ class Histogram:
         holding ``x`` counts in proportion.
         """
         n = self.total
-        if n == 0:
+        if n == 0 or math.isnan(x):
             return float("nan")
         if x < self.minimum:
             return 0.0

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .distributions import Distribution
+from .distributions import Distribution, pert_shape
 from .formula import Name, Node, Num, Op, evaluate
 from .scenario import Scenario
 
@@ -52,8 +52,8 @@ def _beta_form(prior: Distribution) -> tuple[float, float, float, float]:
     p = prior.params
     if prior.family == "beta":
         return p["a"], p["b"], p["loc"], p["scale"]
-    lo, mode, hi, lam = p["min"], p["mode"], p["max"], p["lambda"]
-    return (1 + lam * (mode - lo) / (hi - lo), 1 + lam * (hi - mode) / (hi - lo), lo, hi - lo)
+    a, b = pert_shape(p["min"], p["mode"], p["max"], p["lambda"])
+    return a, b, p["min"], p["max"] - p["min"]
 
 
 def run_plain(scenario: Scenario, draws: int, seed: int, ci: float = 0.9) -> dict:

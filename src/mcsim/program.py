@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels as K
+from . import _codes as K
 from .distributions import KernelSpec
 from .formula import Name, Node, Num, Op
 from .scenario import Scenario
@@ -80,7 +80,7 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
             consts[value] = new()
         return consts[value]
 
-    needed = _needed(scenario, keep)
+    needed = scenario.dependencies(keep)
     for inp in scenario.inputs:
         if inp.name not in needed:
             continue
@@ -132,19 +132,6 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
         out_regs=np.asarray([mapping[v] for v in outs], dtype=np.int64),
         named={k: mapping[v] for k, v in named.items() if k in keep or v in outs},
     )
-
-
-def _needed(scenario: Scenario, keep: tuple[str, ...]) -> set[str]:
-    formulas = dict(scenario.derived)
-    needed: set[str] = set()
-    stack = [*keep, *(n for o in scenario.outputs for n in o.formula.names)]
-    while stack:
-        name = stack.pop()
-        if name not in needed:
-            needed.add(name)
-            if name in formulas:
-                stack.extend(formulas[name].names)
-    return needed
 
 
 def _allocate(instrs: list[list[int]], pinned_consts: set[int],

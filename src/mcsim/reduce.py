@@ -20,8 +20,9 @@ CLAIM_COLUMNS = ["claim", "output", "unit", "value", "percentile", "p_exceed", "
 
 
 def check_level(ci: float) -> float:
-    """A credible level as a fraction; accepts 0.9 or 90 (percent)."""
-    level = ci / 100 if ci > 1 else ci
+    """A credible level as a fraction: values from 1 up are percent (90), below 1 a fraction
+    (0.9)."""
+    level = ci / 100 if ci >= 1 else ci
     if not 0 < level < 1:
         raise McsimError(f"ci: must be a level between 0 and 100 percent (got {ci:g})")
     return level

@@ -9,8 +9,6 @@ import pandas as pd
 
 from .units import format_percent, format_rate, format_value
 
-TAIL_QUANTILE = 0.90  # as in sensitivity.py (kept here so rendering imports no numba)
-
 if TYPE_CHECKING:
     from .engine import Simulation
     from .scenario import Scenario
@@ -107,7 +105,7 @@ def tornado_text(tor: Tornado) -> str:
     heads = {"binned": f"binned mean ({tor.bins} bins)",
              "swing": f"swing P{tor.percentiles[0]:g}-P{tor.percentiles[1]:g}",
              "spearman": "spearman", "ctv": "ctv (norm. rho^2)", "s1": "S1 (var. share)",
-             "tail": f"tail shift (>P{100 * TAIL_QUANTILE:g})"}
+             "tail": f"tail shift (>P{100 * tor.tail_quantile:g})"}
     order = tor.ranking()
     disagree = set(t.loc[t["disagrees"], "input"])
     rows = [[str(k + 1), name + (" *" if name in disagree else "")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 from . import distributions
 from .distributions import Distribution
 from .errors import McsimError, SpecError
-from .formula import Formula, order_by_dependency, parse
+from .formula import Formula, Name, order_by_dependency, parse
 
 SCHEMA_VERSION = 1
 DEFAULT_SCENARIO = "deepseek"
@@ -75,7 +76,10 @@ class Scenario:
     sha256: str = ""
 
     def input(self, name: str) -> Input:
-        return next(i for i in self.inputs if i.name == name)
+        for i in self.inputs:
+            if i.name == name:
+                return i
+        raise McsimError(f"unknown input {name!r}; inputs: {', '.join(self.input_names)}")
 
     def output(self, name: str) -> Output:
         for o in self.outputs:
@@ -90,18 +94,22 @@ class Scenario:
     def input_names(self) -> tuple[str, ...]:
         return tuple(i.name for i in self.inputs)
 
-    def unused_inputs(self) -> list[str]:
-        """Inputs no output depends on (directly or through derived quantities)."""
+    def dependencies(self, names: tuple[str, ...] = ()) -> set[str]:
+        """Every input and derived quantity that the outputs (and ``names``) depend on."""
         formulas = dict(self.derived)
         needed: set[str] = set()
-        stack = [n for o in self.outputs for n in o.formula.names]
+        stack = [*names, *(n for o in self.outputs for n in o.formula.names)]
         while stack:
             name = stack.pop()
-            if name in needed:
-                continue
-            needed.add(name)
-            if name in formulas:
-                stack.extend(formulas[name].names)
+            if name not in needed:
+                needed.add(name)
+                if name in formulas:
+                    stack.extend(formulas[name].names)
+        return needed
+
+    def unused_inputs(self) -> list[str]:
+        """Inputs no output depends on (directly or through derived quantities)."""
+        needed = self.dependencies()
         return [n for n in self.input_names if n not in needed]
 
 
@@ -177,6 +185,10 @@ def _read_with_bases(p: Path, chain: list[Path]) -> tuple[dict[str, Any], bytes]
         names = " -> ".join(c.name for c in [*chain, p, base_path])
         raise SpecError(f"{p}: extends", f"cycle: {names}")
     base, base_raw = _read_with_bases(base_path, [*chain, p])
+    try:  # the base must be valid on its own, so that its errors name its own file
+        scenario_from_dict(base, name=base_path.stem)
+    except SpecError as err:
+        raise SpecError(f"{base_path}: {err.key}", err.message) from None
     merged = {**base, **{k: v for k, v in data.items() if k not in _MERGED_TABLES}}
     for table in _MERGED_TABLES:
         own = data.get(table, {})
@@ -227,6 +239,10 @@ def scenario_from_dict(data: dict[str, Any], name: str = "scenario") -> Scenario
         _no_unknown(spec, _OUTPUT_KEYS, key)
         formula = parse(_text(spec, "formula", key), f"{key}.formula")
         known = input_names | set(derived)
+        if oname in known and formula.tree != Name(oname):
+            raise SpecError(f"{key}.formula", f"an output named like the quantity {oname!r} "
+                                              f"must report it (formula = \"{oname}\"); "
+                                              "give this output another name")
         for ref in sorted(formula.names - known):
             close = difflib.get_close_matches(ref, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -250,6 +266,8 @@ def scenario_from_dict(data: dict[str, Any], name: str = "scenario") -> Scenario
         value = spec.get("value")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SpecError(f"{key}.value", f"must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise SpecError(f"{key}.value", f"must be finite, got {value!r}")
         claims.append(Claim(cname, out, float(value), _text(spec, "source", key),
                             _text(spec, "note", key, required=False)))
 

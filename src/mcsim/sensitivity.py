@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, special
 
-from ._kernels import BLOCK
-from .engine import Progress, evaluate_at, simulate, stream_sensitivity
+from ._codes import BLOCK
+from .engine import Progress, evaluate_at, new_seed, simulate, stream_sensitivity
 from .errors import McsimError
 from .scenario import Scenario
 
@@ -42,8 +42,8 @@ NEGLIGIBLE_SE = 3  # a statistic within this many standard errors of zero counts
 FINE_PER_BIN = 10
 TAIL_QUANTILE = 0.90
 COLUMNS = ["output", "input", "method", "low", "high", "value", "se", "negligible", "rank",
-           "rank_spread", "disagrees", "monotonic", "detail", "p_low", "p_high", "bins", "draws",
-           "seed"]
+           "rank_spread", "disagrees", "monotonic", "detail", "p_low", "p_high", "bins",
+           "tail_quantile", "tail_threshold", "draws", "seed"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ class Tornado:
     baseline: float  # the output with every input at its median (the swing's base case)
     median: float  # the output's median over the draws
     mean: float  # the output's mean over the draws (what the binned means scatter around)
+    tail_quantile: float  # the tail method looks at draws above this quantile of the output
+    tail_threshold: float  # ... which is this value
     table: pd.DataFrame
     notes: tuple[str, ...]
 
@@ -92,26 +94,29 @@ def check_settings(methods: tuple[str, ...], percentiles: tuple[float, float],
         raise McsimError(f"--bins: must be between 2 and 100 (got {bins})")
 
 
-def tornado(scenario: Scenario, output: str, draws: int, seed: int,
+def tornado(scenario: Scenario, output: str, draws: int, seed: int | None,
             methods: tuple[str, ...] = METHODS, percentiles: tuple[float, float] = (10, 90),
             bins: int = 10, threads: int | None = None,
             progress: Progress | None = None) -> Tornado:
     """Rank the inputs of ``scenario`` by their influence on ``output``."""
     check_settings(methods, percentiles, bins)
+    seed = new_seed() if seed is None else seed
     out = scenario.output(output)
     inputs = tuple(i.name for i in scenario.inputs if not i.prior.is_constant)
     if not inputs:
         raise McsimError("the scenario has no uncertain inputs to rank")
     single = replace(scenario, outputs=(out,), claims=())
-    first = simulate(single, draws, seed=seed, threads=threads)
+    first = simulate(single, draws, seed=seed, threads=threads,
+                     progress=None if progress is None else lambda d, n: progress(d, 2 * n))
     stats = first.outputs[output]
     if stats.count < 2:
         raise McsimError(f"{output}: fewer than two finite draws; nothing to rank")
     tail_at = float(stats.histogram.quantile(TAIL_QUANTILE)[0][0])
     blocks = -(-draws // BLOCK)
+    second = None if progress is None else (lambda d, n: progress(n + d, 2 * n))
     sums = stream_sensitivity(scenario, output, inputs, draws, seed, stats.histogram, tail_at,
                               bins * FINE_PER_BIN, max(2, min(BATCHES, blocks)), threads,
-                              progress)
+                              second)
     rows: list[dict] = []
     if "binned" in methods:
         rows += _binned(sums, inputs, bins)
@@ -128,13 +133,14 @@ def tornado(scenario: Scenario, output: str, draws: int, seed: int,
         rows += _tail(scenario, sums, inputs)
     table = _rank(pd.DataFrame(rows), methods)
     for key, value in {"output": output, "p_low": percentiles[0], "p_high": percentiles[1],
-                       "bins": bins, "draws": draws, "seed": seed}.items():
+                       "bins": bins, "tail_quantile": TAIL_QUANTILE, "tail_threshold": tail_at,
+                       "draws": draws, "seed": seed}.items():
         table[key] = value
     table = table[COLUMNS]
     return Tornado(scenario=scenario.name, output=output, unit=out.unit, draws=draws,
                    seed=seed, methods=tuple(methods), percentiles=percentiles, bins=bins,
                    baseline=baseline, median=float(stats.histogram.quantile(0.5)[0][0]),
-                   mean=stats.mean,
+                   mean=stats.mean, tail_quantile=TAIL_QUANTILE, tail_threshold=tail_at,
                    table=table, notes=tuple(_explain(table, sums, inputs, methods)))
 
 

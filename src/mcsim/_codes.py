@@ -1,0 +1,51 @@
+"""Opcodes and distribution family codes shared by ``program.py`` and ``_kernels.py``.
+
+Plain integers in a module without numba, so that loading or checking a scenario stays light.
+numba freezes them into the compiled kernels, and its disk cache only watches
+``_kernels.py``: after changing a value here, touch ``_kernels.py`` so the kernels recompile.
+"""
+
+from __future__ import annotations
+
+BLOCK = 256  # draws evaluated together by one instruction
+TILE = 65536  # draws per unit of parallel work; a multiple of BLOCK
+
+# Opcodes: code rows are (op, dst, a, b, c).
+OP_SAMPLE = 0  # dst <- inverse CDF (family c, params at a) of the uniforms of stream b
+OP_ADD = 1
+OP_SUB = 2
+OP_MUL = 3
+OP_DIV = 4
+OP_POW = 5
+OP_MIN = 6
+OP_MAX = 7
+OP_LT = 8
+OP_LE = 9
+OP_GT = 10
+OP_GE = 11
+OP_EQ = 12
+OP_NE = 13
+OP_AND = 14  # Python semantics: b if a else a
+OP_OR = 15  # Python semantics: a if a else b
+OP_NEG = 16
+OP_NOT = 17
+OP_EXP = 18
+OP_LOG = 19
+OP_SQRT = 20
+OP_ABS = 21
+OP_WHERE = 22  # dst <- b if a else c
+OP_CLIP = 23  # dst <- min(max(a, b), c)
+
+# Families of the kernel's inverse CDFs (parameter layout in the comments).
+F_UNIFORM = 0  # lo, width
+F_LOGUNIFORM = 1  # log lo, log width
+F_NORMAL = 2  # mu, sigma
+F_LOGNORMAL = 3  # mu, sigma: exp(mu + sigma z)
+F_TRUNCNORM = 4  # mu, sigma, Phi(alpha), Phi(-beta), mass: the lower or the upper tail
+#                  probability of the draw, whichever is smaller, goes through ndtri
+F_TRIANGULAR = 5  # min, mode, max
+F_TABLE = 6  # (offset, n, u0, 1/h) of x(u) on a central u grid, then the same of x(z) for
+#              the tails on a z grid: cubic Hermite interpolation with exact slopes
+F_DISCRETE = 7  # table offset, n: cumulative weights then values
+F_SHIFTED_LOGNORMAL = 8  # median, sigma, scale, sign: median + sign scale expm1(sign sigma z)
+F_GIVEN = 9  # table offset: draw k takes the value tables[offset + k] (evaluation at set points)
