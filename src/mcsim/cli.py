@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -213,6 +214,8 @@ class _progress_bar:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit code 2, no tracebacks; Ctrl-C exits 130."""
+    if hasattr(signal, "SIGPIPE"):  # `mcsim run | head` ends quietly, as Unix tools do
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         cli.main(args=argv, prog_name="mcsim", standalone_mode=False)
     except McsimError as err:
