@@ -64,6 +64,7 @@ def manifest(sim: Simulation, ci: float) -> dict:
                      "path": sim.scenario.path, "sha256": sim.scenario.sha256},
         "seed": sim.seed, "draws": sim.draws, "ci_level": ci, "threads": sim.threads,
         "wall_seconds": round(sim.wall_seconds, 4),
+        "kernel_seconds": round(sim.kernel_seconds, 4),
         "draws_per_second": round(sim.draws_per_second),
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": {"python": platform.python_version(), "numpy": numpy.__version__,

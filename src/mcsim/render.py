@@ -27,9 +27,11 @@ def _table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
 
 def run_header(sim: Simulation) -> str:
     s = sim.scenario
+    kernels = (f"; {sim.kernel_seconds:.1f} s of it compiling or loading the kernels"
+               if sim.kernel_seconds >= 0.05 else "")
     return (f"{s.title}\n{s.path or s.name}: seed {sim.seed}, {sim.draws:,} draws, "
             f"{sim.threads} thread{'s' if sim.threads != 1 else ''}, "
-            f"{sim.wall_seconds:.2f} s ({format_rate(sim.draws_per_second)} draws/s)")
+            f"{sim.wall_seconds:.2f} s ({format_rate(sim.draws_per_second)} draws/s{kernels})")
 
 
 def summary_text(summary: pd.DataFrame) -> str:
