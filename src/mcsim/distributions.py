@@ -10,16 +10,30 @@ kernel interpolates with a cubic Hermite (error under 1e-9 of the spread; see th
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from . import _codes as K
 from .errors import SpecError
+
+
+def _stats():
+    """scipy.stats, imported on first use: a warm run whose tables are cached never needs it."""
+    from scipy import stats
+
+    return stats
+
 
 Z90 = float(special.ndtri(0.95))  # a 90% interval spans mu +- Z90 sigma
 Z80 = float(special.ndtri(0.90))  # a p10/p90 pair spans mu +- Z80 sigma
@@ -103,7 +117,7 @@ class _TruncNormal:
     def __init__(self, loc: float, scale: float, min: float, max: float):
         self.loc, self.scale = loc, scale
         alpha, beta = (min - loc) / scale, (max - loc) / scale
-        self.rv = stats.truncnorm(alpha, beta, loc=loc, scale=scale)
+        self.alpha, self.beta = alpha, beta
         self.pa, self.qb = special.ndtr(alpha), special.ndtr(-beta)
         self.mass = special.ndtr(-alpha) - self.qb if alpha > 0 else special.ndtr(beta) - self.pa
 
@@ -116,7 +130,7 @@ class _TruncNormal:
         return self.loc + self.scale * z
 
     def cdf(self, x):
-        return self.rv.cdf(x)
+        return _stats().truncnorm(self.alpha, self.beta, loc=self.loc, scale=self.scale).cdf(x)
 
 
 class _Discrete:
@@ -168,17 +182,17 @@ def pert_shape(lo: float, mode: float, hi: float, lam: float) -> tuple[float, fl
 
 _REFERENCE: dict[str, Callable[..., Any]] = {
     "constant": lambda value: _Constant(value),
-    "uniform": lambda min, max: stats.uniform(loc=min, scale=max - min),
-    "loguniform": lambda min, max: stats.loguniform(min, max),
-    "normal": lambda loc, scale: stats.norm(loc=loc, scale=scale),
+    "uniform": lambda min, max: _stats().uniform(loc=min, scale=max - min),
+    "loguniform": lambda min, max: _stats().loguniform(min, max),
+    "normal": lambda loc, scale: _stats().norm(loc=loc, scale=scale),
     "truncnormal": _TruncNormal,
     "lognormal": _Lognormal,
-    "triangular": lambda min, mode, max: stats.triang(
+    "triangular": lambda min, mode, max: _stats().triang(
         (mode - min) / (max - min), loc=min, scale=max - min),
-    "pert": lambda min, mode, max, **kw: stats.beta(
+    "pert": lambda min, mode, max, **kw: _stats().beta(
         *pert_shape(min, mode, max, kw["lambda"]), loc=min, scale=max - min),
-    "beta": lambda a, b, loc, scale: stats.beta(a, b, loc=loc, scale=scale),
-    "gamma": lambda a, loc, scale: stats.gamma(a, loc=loc, scale=scale),
+    "beta": lambda a, b, loc, scale: _stats().beta(a, b, loc=loc, scale=scale),
+    "gamma": lambda a, loc, scale: _stats().gamma(a, loc=loc, scale=scale),
     "discrete": lambda values, weights: _Discrete(values, weights),
 }
 
@@ -189,7 +203,55 @@ _REFERENCE: dict[str, Callable[..., Any]] = {
 def _table_spec(dist: Distribution) -> KernelSpec:
     """Two tables of knots with exact slopes: x(u) = F^-1(u) on a uniform grid over the centre
     (dx/du = 1 / f(x)), and x(z) = F^-1(Phi(z)) on a uniform z grid for the tails
-    (dx/dz = phi(z) / f(x)), so the kernel needs ``ndtri`` only for the tails."""
+    (dx/dz = phi(z) / f(x)), so the kernel needs ``ndtri`` only for the tails.
+
+    Building one takes scipy ~15 ms, so tables are cached in memory and on disk (see
+    ``table_cache_dir``), keyed by the distribution, the table layout and scipy's version.
+    """
+    n_u = 2 * TABLE_U_KNOTS
+    params = (0.0, float(TABLE_U_KNOTS), TABLE_U, (TABLE_U_KNOTS - 1) / (1.0 - 2 * TABLE_U),
+              float(n_u), float(TABLE_KNOTS), -TABLE_Z, (TABLE_KNOTS - 1) / (2 * TABLE_Z))
+    return KernelSpec(K.F_TABLE, params, _table(dist.family, _frozen(dist.params)), (0, 4))
+
+
+def _frozen(params: Mapping[str, Any]) -> tuple:
+    return tuple(sorted(params.items()))
+
+
+def table_cache_dir() -> Path:
+    """Where inverse-CDF tables are kept: $MCSIM_CACHE_DIR, else $XDG_CACHE_HOME/mcsim, else
+    ~/.cache/mcsim (a folder of small .npy files; safe to delete)."""
+    root = os.environ.get("MCSIM_CACHE_DIR")
+    if root:
+        return Path(root) / "tables"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "mcsim" / "tables"
+
+
+@cache
+def _table(family: str, params: tuple) -> np.ndarray:
+    layout = (TABLE_Z, TABLE_KNOTS, TABLE_U, TABLE_U_KNOTS, version("scipy"))
+    key = hashlib.sha256(repr((family, params, layout)).encode()).hexdigest()[:32]
+    path = table_cache_dir() / f"{family}-{key}.npy"
+    try:
+        table = np.load(path)
+        if table.shape == (2 * (TABLE_U_KNOTS + TABLE_KNOTS),) and np.all(np.isfinite(table)):
+            return table
+    except (OSError, ValueError):
+        pass
+    table = _build_table(Distribution(family, dict(params)))
+    try:  # a cache is a convenience: never fail a run for it
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, table)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return table
+
+
+def _build_table(dist: Distribution) -> np.ndarray:
     rv = dist.reference()
     u = np.linspace(TABLE_U, 1.0 - TABLE_U, TABLE_U_KNOTS)
     xu = rv.ppf(u)
@@ -200,14 +262,11 @@ def _table_spec(dist: Distribution) -> KernelSpec:
     upper = special.ndtr(-np.maximum(z, 0.0))
     xz = np.where(z <= 0, rv.ppf(lower), rv.isf(upper))
     with np.errstate(all="ignore"):
-        sz = stats.norm.pdf(z) / rv.pdf(xz)
+        sz = _stats().norm.pdf(z) / rv.pdf(xz)
     for x, slope, grid in ((xu, su, u), (xz, sz, z)):
         bad = ~np.isfinite(slope) | (slope < 0)
         slope[bad] = np.gradient(x, grid)[bad]
-    n_u = 2 * TABLE_U_KNOTS
-    params = (0.0, float(TABLE_U_KNOTS), TABLE_U, 1.0 / (u[1] - u[0]),
-              float(n_u), float(TABLE_KNOTS), -TABLE_Z, 1.0 / (z[1] - z[0]))
-    return KernelSpec(K.F_TABLE, params, np.concatenate([xu, su, xz, sz]), (0, 4))
+    return np.concatenate([xu, su, xz, sz])
 
 
 def _truncnormal_spec(d: Distribution) -> KernelSpec:
@@ -275,7 +334,7 @@ def truncnormal(loc: float, scale: float, lo: float = -math.inf,
                 hi: float = math.inf) -> Distribution:
     _need(scale > 0, "scale", f"the standard deviation must be positive (got {scale:g})")
     _need(lo < hi, "min", f"must be less than max (got {lo:g} >= {hi:g})")
-    mass = stats.norm.cdf(hi, loc, scale) - stats.norm.cdf(lo, loc, scale)
+    mass = special.ndtr((hi - loc) / scale) - special.ndtr((lo - loc) / scale)
     _need(mass > 1e-12, "min",
           f"[{lo:g}, {hi:g}] holds almost none of normal({loc:g}, {scale:g}); check the bounds")
     return Distribution("truncnormal", {"loc": loc, "scale": scale, "min": lo, "max": hi})
