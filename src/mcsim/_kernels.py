@@ -4,6 +4,10 @@ Pure functions over arrays and scalars; no I/O, no Python objects, no mutable gl
 Opcodes and family codes live in ``_codes.py`` (no numba there, so that loading and checking
 a scenario does not import numba); numba freezes them as compile-time constants.
 
+Samplers, interpreter and reductions stay in this one module on purpose: numba's disk cache
+checks only the file of the function it loads, so a kernel split across files could run with
+a stale copy of a changed helper.
+
 A scenario is lowered (``program.py``) to a straight-line register program. The interpreter
 evaluates it one block of ``BLOCK`` consecutive draws at a time: each instruction is a tight
 loop over the block, so dispatch costs one branch per instruction per block, not per draw.
