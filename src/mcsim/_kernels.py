@@ -517,23 +517,6 @@ def _bin_indices(r, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
             idx[j] = histogram_index(r[j], lo_pos, n_pos, lo_neg, n_neg, sub_bits)
 
 
-@jit(fastmath={"reassoc", "nsz", "contract"})
-def _moments_all_finite(r, m, shift):
-    """Shifted sum, sum of squares, min and max of ``r[:m]`` assuming every value is finite
-    (vectorised; a non-finite value shows up as a non-finite result)."""
-    s1 = 0.0
-    s2 = 0.0
-    lo = r[0]
-    hi = r[0]
-    for j in range(m):
-        d = r[j] - shift
-        s1 += d
-        s2 += d * d
-        lo = min(lo, r[j])
-        hi = max(hi, r[j])
-    return s1, s2, lo, hi
-
-
 @jit
 def _moments_finite_only(r, m, shift):
     """Count, shifted sum, sum of squares, min and max of the finite values of ``r[:m]``."""
@@ -591,22 +574,20 @@ def reduce_tiles(code, params, keys, tables, n_regs, const_regs, const_vals, out
                     lo_neg = hist_layout[o, 2]
                     n_neg = hist_layout[o, 3]
                     shift = shifts[o]
-                    s1, s2, lo, hi = _moments_all_finite(r, m, shift)
-                    cnt = m
-                    if not (math.isfinite(s2) and math.isfinite(lo) and math.isfinite(hi)):
-                        cnt, s1, s2, lo, hi = _moments_finite_only(r, m, shift)
+                    cnt, s1, s2, lo, hi = _moments_finite_only(r, m, shift)
                     _bin_indices(r, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits)
                     for j in range(m):
                         if idx[j] >= 0:
                             h[off + idx[j]] += 1
                     if cnt < m:
                         nonfinite[lane, o] += m - cnt
-                    ts = tile_stats[t, o]
-                    ts[0] += cnt
-                    ts[1] += s1
-                    ts[2] += s2
-                    ts[3] = min(ts[3], lo)
-                    ts[4] = max(ts[4], hi)
+                    # element indexing, not a view: a view of an array shared between lanes
+                    # would bump its reference count atomically from both cores
+                    tile_stats[t, o, 0] += cnt
+                    tile_stats[t, o, 1] += s1
+                    tile_stats[t, o, 2] += s2
+                    tile_stats[t, o, 3] = min(tile_stats[t, o, 3], lo)
+                    tile_stats[t, o, 4] = max(tile_stats[t, o, 4], hi)
     for t in range(n_tiles):
         for o in range(n_out):
             ts = tile_stats[t, o]
