@@ -534,22 +534,57 @@ def _bin_indices(r, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
 
 @jit
 def _moments_finite_only(r, m, shift):
-    """Count, shifted sum, sum of squares, min and max of the finite values of ``r[:m]``."""
-    cnt = 0
-    s1 = 0.0
-    s2 = 0.0
+    """Count, shifted sum, sum of squares, min and max of the finite values of ``r[:m]``.
+
+    Four interleaved accumulators, combined in a fixed order, break the add-latency chain
+    (the result still does not depend on threads or batching); non-finite values are masked
+    with selects rather than branches.
+    """
+    c0 = c1 = c2 = c3 = 0
+    a0 = a1 = a2 = a3 = 0.0
+    q0 = q1 = q2 = q3 = 0.0
     lo = np.inf
     hi = -np.inf
-    for j in range(m):
+    m4 = m - m % 4
+    for j in range(0, m4, 4):
+        x0 = r[j]
+        x1 = r[j + 1]
+        x2 = r[j + 2]
+        x3 = r[j + 3]
+        g0 = math.isfinite(x0)
+        g1 = math.isfinite(x1)
+        g2 = math.isfinite(x2)
+        g3 = math.isfinite(x3)
+        d0 = x0 - shift if g0 else 0.0
+        d1 = x1 - shift if g1 else 0.0
+        d2 = x2 - shift if g2 else 0.0
+        d3 = x3 - shift if g3 else 0.0
+        c0 += g0
+        c1 += g1
+        c2 += g2
+        c3 += g3
+        a0 += d0
+        a1 += d1
+        a2 += d2
+        a3 += d3
+        q0 += d0 * d0
+        q1 += d1 * d1
+        q2 += d2 * d2
+        q3 += d3 * d3
+        lo = min(lo, x0 if g0 else np.inf, x1 if g1 else np.inf, x2 if g2 else np.inf,
+                 x3 if g3 else np.inf)
+        hi = max(hi, x0 if g0 else -np.inf, x1 if g1 else -np.inf, x2 if g2 else -np.inf,
+                 x3 if g3 else -np.inf)
+    for j in range(m4, m):
         x = r[j]
         if math.isfinite(x):
-            cnt += 1
+            c0 += 1
             d = x - shift
-            s1 += d
-            s2 += d * d
+            a0 += d
+            q0 += d * d
             lo = min(lo, x)
             hi = max(hi, x)
-    return cnt, s1, s2, lo, hi
+    return c0 + c1 + c2 + c3, (a0 + a1) + (a2 + a3), (q0 + q1) + (q2 + q3), lo, hi
 
 
 @jit_parallel
