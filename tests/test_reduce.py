@@ -50,3 +50,41 @@ def test_summary_columns_and_level():
 def test_bad_levels(level):
     with pytest.raises(McsimError, match="ci"):
         check_level(level)
+
+
+def test_median_error_bars_cover_the_true_median():
+    """Over 300 seeds, median +- 1.96 se holds the true median about 95% of the time."""
+    from scipy import stats
+
+    sc = make_scenario({"x": {"dist": "lognormal", "mu": 1.0, "sigma": 0.8}}, {"y": "x * 3"})
+    truth = 3 * np.exp(1.0)
+    hits = 0
+    seeds = 300
+    for seed in range(seeds):
+        row = simulate(sc, 2_000, seed=seed).summary().iloc[0]
+        hits += abs(row["median"] - truth) <= 1.96 * row["median_se"]
+    assert stats.binomtest(hits, seeds, 0.95).pvalue > 0.001, hits
+
+
+def test_error_columns_are_consistent():
+    s = SIM.summary(0.9).set_index("output")
+    n = 300_000
+    for name in ("skewed", "mixed"):
+        row = s.loc[name]
+        assert 0 < row["median_se"] < row["ci_high"] - row["ci_low"]
+        assert row["ci_low_se"] > 0 and row["ci_high_se"] > 0
+    claims = SIM.claims().set_index("claim")
+    for claim in ("big", "zero"):
+        f = claims.loc[claim, "percentile"] / 100
+        assert claims.loc[claim, "p_exceed_se"] == pytest.approx(np.sqrt(f * (1 - f) / n))
+        assert claims.loc[claim, "percentile_se"] == pytest.approx(
+            100 * claims.loc[claim, "p_exceed_se"])
+
+
+def test_median_se_matches_the_asymptotic_formula():
+    """For a normal, se(median) = sqrt(pi / 2) sigma / sqrt(n)."""
+    sc = make_scenario({"x": {"dist": "normal", "loc": 0, "scale": 2}}, {"y": "x"})
+    n = 400_000
+    row = simulate(sc, n, seed=5).summary().iloc[0]
+    assert row["median_se"] == pytest.approx(np.sqrt(np.pi / 2) * 2 / np.sqrt(n), rel=0.05)
+    assert row["mean_se"] == pytest.approx(2 / np.sqrt(n), rel=0.02)

@@ -1,4 +1,5 @@
-"""Reduce a ``Simulation`` to tables: summaries with equal-tailed intervals, and claims audits."""
+"""Reduce a ``Simulation`` to tables: summaries with equal-tailed intervals, and claims audits,
+every statistic with its Monte Carlo standard error (``*_se`` columns)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,38 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from .errors import McsimError
 
 if TYPE_CHECKING:
     from .engine import Simulation
 
-SUMMARY_COLUMNS = ["output", "label", "unit", "mean", "mean_se", "std", "median", "ci_level",
-                   "ci_low", "ci_high", "min", "max", "count", "nonfinite", "coarse"]
-CLAIM_COLUMNS = ["claim", "output", "unit", "value", "percentile", "p_exceed", "median",
-                 "value_over_median", "source"]
+SUMMARY_COLUMNS = ["output", "label", "unit", "mean", "mean_se", "std", "median", "median_se",
+                   "ci_level", "ci_low", "ci_low_se", "ci_high", "ci_high_se", "min", "max",
+                   "count", "nonfinite", "coarse"]
+CLAIM_COLUMNS = ["claim", "output", "unit", "value", "percentile", "percentile_se", "p_exceed",
+                 "p_exceed_se", "median", "value_over_median", "source"]
+
+
+def quantile_se(hist, p: np.ndarray) -> np.ndarray:
+    """Monte Carlo standard error of sample quantiles from iid draws, distribution-free.
+
+    The p-quantile of n draws is the order statistic whose rank fraction follows
+    Beta(np + 1, n(1 - p) + 1); half the span between that Beta's quantiles at Phi(-1) and
+    Phi(+1), read off the draws, is a standard error (as posterior::mcse_quantile does for
+    iid draws; conventions.md section 2).
+    """
+    n = hist.total
+    p = np.asarray(p, dtype=float)
+    if n < 2:
+        return np.full(p.shape, np.nan)
+    a, b = n * p + 1, n * (1 - p) + 1
+    lo = special.betaincinv(a, b, special.ndtr(-1.0))
+    hi = special.betaincinv(a, b, special.ndtr(1.0))
+    q_lo, _ = hist.quantile(lo)
+    q_hi, _ = hist.quantile(hi)
+    return (q_hi - q_lo) / 2
 
 
 def check_level(ci: float) -> float:
@@ -45,12 +68,15 @@ def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
     rows = []
     for out in sim.scenario.outputs:
         st = sim.outputs[out.name]
-        q, fine = st.histogram.quantile([0.5, (1 - level) / 2, (1 + level) / 2])
+        probs = np.array([0.5, (1 - level) / 2, (1 + level) / 2])
+        q, fine = st.histogram.quantile(probs)
+        se = quantile_se(st.histogram, probs)
         rows.append({
             "output": out.name, "label": out.label, "unit": out.unit,
             "mean": st.mean,
             "mean_se": st.std / math.sqrt(st.count) if st.count > 1 else math.nan,
-            "std": st.std, "median": q[0], "ci_level": level, "ci_low": q[1], "ci_high": q[2],
+            "std": st.std, "median": q[0], "median_se": se[0], "ci_level": level,
+            "ci_low": q[1], "ci_low_se": se[1], "ci_high": q[2], "ci_high_se": se[2],
             "min": st.minimum, "max": st.maximum, "count": st.count, "nonfinite": st.nonfinite,
             "coarse": bool(st.count and not np.all(fine)),
         })
@@ -58,16 +84,19 @@ def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
 
 
 def audit_claims(sim: Simulation) -> pd.DataFrame:
-    """Where each claimed value falls: its percentile and the probability of exceeding it."""
+    """Where each claimed value falls: its percentile and the probability of exceeding it,
+    each with its binomial Monte Carlo standard error sqrt(F (1 - F) / n)."""
     rows = []
     for claim in sim.scenario.claims:
         st = sim.outputs[claim.output]
         cdf = st.histogram.cdf(claim.value)
+        se = math.sqrt(cdf * (1 - cdf) / st.count) if st.count else math.nan
         median = float(st.histogram.quantile(0.5)[0][0])
         rows.append({
             "claim": claim.name, "output": claim.output,
             "unit": sim.scenario.output(claim.output).unit, "value": claim.value,
-            "percentile": 100 * cdf, "p_exceed": 1 - cdf, "median": median,
+            "percentile": 100 * cdf, "percentile_se": 100 * se, "p_exceed": 1 - cdf,
+            "p_exceed_se": se, "median": median,
             "value_over_median": claim.value / median if median else math.nan,
             "source": claim.source,
         })
