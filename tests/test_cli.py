@@ -179,3 +179,18 @@ def test_help_and_version_compile_nothing():
     version = subprocess.run([sys.executable, "-m", "mcsim", "--version"], capture_output=True,
                              text=True)
     assert version.returncode == 0 and "mcsim, version" in version.stdout
+
+
+def test_run_until_reports_why_it_stopped(scenario_file, tmp_path, monkeypatch, capsys):
+    result = CliRunner().invoke(cli, ["run", str(scenario_file), "--until", "median:1%",
+                                      "--seed", "3", "--out", str(tmp_path / "u"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "every --until target met" in result.output
+    manifest = json.loads((tmp_path / "u" / "manifest.json").read_text())
+    assert manifest["stopped"] == "converged" and manifest["draws"] % 65536 == 0
+    code, _, err = run_main(["run", str(scenario_file), "--until", "median"], monkeypatch,
+                            capsys)
+    assert code == 2 and err.startswith("mcsim: error: --until:") and err.count("\n") == 1
+    code, _, err = run_main(["run", str(scenario_file), "--until", "nope.median:1%"],
+                            monkeypatch, capsys)
+    assert code == 2 and "unknown output 'nope'" in err

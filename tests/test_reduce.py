@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -88,3 +89,40 @@ def test_median_se_matches_the_asymptotic_formula():
     row = simulate(sc, n, seed=5).summary().iloc[0]
     assert row["median_se"] == pytest.approx(np.sqrt(np.pi / 2) * 2 / np.sqrt(n), rel=0.05)
     assert row["mean_se"] == pytest.approx(2 / np.sqrt(n), rel=0.02)
+
+
+def test_auto_stop_equals_a_fixed_run_of_the_final_size():
+    from mcsim.reduce import parse_target, precision, stop_when_precise
+
+    targets = [parse_target("p95:0.4%"), parse_target("skewed.mean:0.5%@99")]
+    sim = simulate(SC, 10_000_000, seed=9, batch_tiles=2, stop=stop_when_precise(targets))
+    assert sim.stopped == "converged" and sim.draws % 65536 == 0 and sim.draws < 10_000_000
+    fixed = simulate(SC, sim.draws, seed=9)
+    pd.testing.assert_frame_equal(sim.summary(), fixed.summary(), check_exact=True)
+    assert precision(sim, targets)["met"].all()
+    smaller = simulate(SC, sim.draws - 2 * 65536, seed=9)
+    assert not precision(smaller, targets)["met"].all()  # it stopped at the first batch that met
+
+
+def test_auto_stop_reports_the_cap():
+    from mcsim.reduce import parse_target, stop_when_precise
+
+    sim = simulate(SC, 200_000, seed=1, stop=stop_when_precise([parse_target("p99:0.001%")]))
+    assert sim.stopped == "max-draws" and sim.draws == 200_000
+
+
+@pytest.mark.parametrize("text", ["p95", "p95:", "p95:abc", "p150:1%", "p95:150%", "mode:1%",
+                                  "mean:1%@120", "mean:0"])
+def test_bad_targets(text):
+    from mcsim.reduce import parse_target
+
+    with pytest.raises(McsimError, match="--until"):
+        parse_target(text)
+
+
+def test_targets_parse():
+    from mcsim.reduce import parse_target
+
+    t = parse_target("tco.median:0.5%@99")
+    assert (t.output, t.stat, t.tolerance, t.confidence) == ("tco", "median", 0.005, 0.99)
+    assert parse_target("p95:0.01").tolerance == 0.01

@@ -45,20 +45,35 @@ def cli() -> None:
               help="results folder (default results/<scenario>-<UTC time>/)")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="parallel threads (default: all cores)")
+@click.option("--until", "until", multiple=True, metavar="STAT:TOL",
+              help="keep drawing until this Monte Carlo error is reached, e.g. p95:0.5%, "
+                   "mean:0.1%, median:1%@99, tco.ci:0.5% (repeatable; --draws is ignored)")
+@click.option("--max-draws", type=_Count(), default="100M", show_default=True,
+              help="with --until: stop here even if not converged")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
-def run(scenario, draws, seed, ci, out, threads, quiet) -> None:
+def run(scenario, draws, seed, ci, out, threads, until, max_draws, quiet) -> None:
     """Simulate SCENARIO (a file, or a built-in name; default: deepseek) and report."""
     from . import engine, export, reduce, render
     from .scenario import load_scenario
 
     level = reduce.check_level(ci)
+    targets = [reduce.parse_target(t) for t in until]
     sc = load_scenario(scenario)
+    for t in targets:
+        if t.output:
+            sc.output(t.output)
     folder = export.check_out_dir(out) if out else None
     seed = engine.new_seed() if seed is None else seed
+    stop = reduce.stop_when_precise(targets, level) if targets else None
+    if targets:
+        draws = max_draws
     with _progress_bar(draws, quiet) as progress:
-        sim = engine.simulate(sc, draws, seed=seed, threads=threads, progress=progress)
+        sim = engine.simulate(sc, draws, seed=seed, threads=threads, progress=progress,
+                              stop=stop)
     summary, claims = sim.summary(level), sim.claims()
     click.echo(render.run_header(sim))
+    if targets:
+        click.echo(render.precision_text(sim, reduce.precision(sim, targets, level)))
     click.echo()
     click.echo(render.summary_text(summary))
     click.echo()

@@ -60,6 +60,7 @@ class Simulation:
     wall_seconds: float  # the whole call
     outputs: dict[str, OutputStats]
     kernel_seconds: float = 0.0  # of which: compiling the kernels, or loading them from cache
+    stopped: str = "draws"  # why the run ended: "draws", "converged" or "max-draws"
 
     @property
     def draws_per_second(self) -> float:
@@ -168,11 +169,15 @@ def evaluate_at(scenario: Scenario, points: pd.DataFrame, names: tuple[str, ...]
 
 def simulate(scenario: Scenario, draws: int, seed: int | None = None,
              threads: int | None = None, batch_tiles: int | None = None,
-             progress: Progress | None = None) -> Simulation:
+             progress: Progress | None = None,
+             stop: Callable[[Simulation], bool] | None = None) -> Simulation:
     """Draw ``draws`` scenarios and reduce every output as they stream past.
 
     ``batch_tiles`` (tiles of 65,536 draws per kernel call) sets how often ``progress`` is
-    called; it does not change the result.
+    called; it does not change the result. With ``stop``, ``draws`` is a cap: after each
+    batch the result so far is passed to ``stop``, and the run ends when it returns true.
+    Batches continue the same streams, so the result equals a run of the final size with
+    the same seed (``Simulation.stopped`` says why it ended).
     """
     _check_draws(draws)
     seed = new_seed() if seed is None else seed
@@ -183,10 +188,31 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
     with _threads(threads) as n_threads:
         kernel_seconds = _ready_kernels(prog, n_threads)
         layouts, shifts = _pilot(prog, min(draws, PILOT_DRAWS), n_threads)
-        result = _stream(prog, layouts, shifts, draws, n_threads, batch_tiles, progress)
+        done, reason = draws, "draws"
+        for done, state in _stream(prog, layouts, shifts, draws, n_threads, batch_tiles,
+                                   progress):
+            if stop is not None and done < draws:
+                partial = _result(scenario, done, seed, n_threads, 0.0, 0.0, layouts, shifts,
+                                  state, "converged")
+                if stop(partial):
+                    reason = "converged"
+                    break
+        else:
+            reason = "draws" if stop is None else "max-draws"
     wall = time.perf_counter() - t0
+    return _result(scenario, done, seed, n_threads, wall, kernel_seconds, layouts, shifts,
+                   state, reason)
+
+
+def _result(scenario: Scenario, draws: int, seed: int, n_threads: int, wall: float,
+            kernel_seconds: float, layouts: list[Layout], shifts: np.ndarray, state,
+            stopped: str) -> Simulation:
+    """A ``Simulation`` from the running reductions (copied, so streaming may go on)."""
+    hist, totals, nonfinite = state
+    merged = hist.sum(axis=0)
+    offsets = np.cumsum([0] + [lay.n_bins for lay in layouts])
+    nonfinite = nonfinite.sum(axis=0)
     outputs = {}
-    hist, totals, nonfinite = result
     for o, out in enumerate(scenario.outputs):
         n, s1, s2, lo, hi = totals[o]
         count = int(n)
@@ -196,10 +222,12 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
         outputs[out.name] = OutputStats(
             name=out.name, count=count, nonfinite=int(nonfinite[o]),
             mean=mean, std=std,
-            histogram=Histogram(layouts[o], hist[o], float(lo) if count else math.nan,
+            histogram=Histogram(layouts[o], merged[offsets[o]:offsets[o + 1]],
+                                float(lo) if count else math.nan,
                                 float(hi) if count else math.nan))
     return Simulation(scenario=scenario, draws=draws, seed=int(seed), threads=n_threads,
-                      wall_seconds=wall, outputs=outputs, kernel_seconds=kernel_seconds)
+                      wall_seconds=wall, outputs=outputs, kernel_seconds=kernel_seconds,
+                      stopped=stopped)
 
 
 def _ready_kernels(prog: Program, n_threads: int) -> float:
@@ -273,6 +301,8 @@ def _pilot(prog: Program, pilot: int, n_threads: int) -> tuple[list[Layout], np.
 
 def _stream(prog: Program, layouts: list[Layout], shifts: np.ndarray, draws: int,
             n_threads: int, batch_tiles: int | None, progress: Progress | None):
+    """Run the tiles in batches; after each, yield the draws done and the running state
+    (per-lane histograms, totals, per-lane non-finite counts), updated in place."""
     n_out = len(layouts)
     sizes = np.array([lay.n_bins for lay in layouts], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
@@ -289,9 +319,8 @@ def _stream(prog: Program, layouts: list[Layout], shifts: np.ndarray, draws: int
         count = min(batch, n_tiles - tile0)
         K.reduce_tiles(*prog.kernel_args, prog.out_regs, shifts, layout_rows, offsets, sub_bits,
                        draws, tile0, count, hist, totals, nonfinite, n_threads)
+        done = min((tile0 + count) * K.TILE, draws)
         if progress is not None:
-            progress(min((tile0 + count) * K.TILE, draws), draws)
-    merged = hist.sum(axis=0)
-    per_output = [merged[off:off + size] for off, size in zip(offsets, sizes, strict=True)]
-    return per_output, totals, nonfinite.sum(axis=0)
+            progress(done, draws)
+        yield done, (hist, totals, nonfinite)
 

@@ -4,6 +4,8 @@ every statistic with its Monte Carlo standard error (``*_se`` columns)."""
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -101,3 +103,84 @@ def audit_claims(sim: Simulation) -> pd.DataFrame:
             "source": claim.source,
         })
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A precision target for ``--until``: the Monte Carlo error of ``stat`` (mean, median,
+    pN, or ci for both interval ends) of ``output`` (all outputs when empty), at confidence
+    ``confidence``, must be at most ``tolerance`` times the statistic's size."""
+
+    stat: str
+    tolerance: float
+    confidence: float = 0.95
+    output: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.output}." if self.output else ""
+        return f"{where}{self.stat}:{100 * self.tolerance:g}%@{100 * self.confidence:g}%"
+
+
+_TARGET = re.compile(r"^(?:(?P<output>[A-Za-z_]\w*)\.)?(?P<stat>mean|median|ci|p\d+(?:\.\d+)?)"
+                     r":(?P<tol>[0-9.eE+-]+)(?P<pct>%?)(?:@(?P<conf>[0-9.]+)%?)?$")
+
+
+def parse_target(text: str) -> Target:
+    """``[OUTPUT.]STAT:TOL[%][@CONF%]``, e.g. ``p95:0.5%``, ``tco.mean:0.1%@99``."""
+    m = _TARGET.match(text.strip())
+    if not m:
+        raise McsimError(f"--until: {text!r} is not STAT:TOLERANCE (e.g. p95:0.5%, "
+                         "mean:0.1%, median:1%@99, tco.ci:0.5%)")
+    try:
+        tol = float(m["tol"]) / (100 if m["pct"] else 1)
+        conf = float(m["conf"]) / 100 if m["conf"] else 0.95
+    except ValueError:
+        raise McsimError(f"--until: {text!r}: the tolerance is not a number") from None
+    if not 0 < tol < 1:
+        raise McsimError(f"--until: {text!r}: the tolerance must be between 0 and 100%")
+    if not 0 < conf < 1:
+        raise McsimError(f"--until: {text!r}: the confidence must be between 0 and 100%")
+    stat = m["stat"]
+    if stat.startswith("p") and not 0 < float(stat[1:]) < 100:
+        raise McsimError(f"--until: {text!r}: a percentile must be between 0 and 100")
+    return Target(stat, tol, conf, m["output"] or "")
+
+
+def precision(sim: Simulation, targets: list[Target], ci: float = 0.90) -> pd.DataFrame:
+    """For every target and output it covers: the statistic, its error (z * se) relative to
+    the statistic's size, and whether that meets the tolerance."""
+    level = check_level(ci)
+    rows = []
+    for t in targets:
+        names = [t.output] if t.output else [o.name for o in sim.scenario.outputs]
+        z = float(special.ndtri(0.5 + t.confidence / 2))
+        for name in names:
+            sim.scenario.output(name)
+            st = sim.outputs[name]
+            if t.stat == "mean":
+                pairs = [("mean", st.mean, st.std / math.sqrt(max(st.count, 1)))]
+            else:
+                if t.stat == "median":
+                    probs = [0.5]
+                elif t.stat == "ci":
+                    probs = [(1 - level) / 2, (1 + level) / 2]
+                else:
+                    probs = [float(t.stat[1:]) / 100]
+                values = st.histogram.quantile(probs)[0]
+                ses = quantile_se(st.histogram, np.asarray(probs))
+                pairs = [(f"p{100 * p:g}", v, s) for p, v, s in zip(probs, values, ses,
+                                                                   strict=True)]
+            for stat, value, se in pairs:
+                rel = z * se / abs(value) if value else (0.0 if se == 0 else math.inf)
+                rows.append({"target": str(t), "output": name, "stat": stat, "value": value,
+                             "relative_error": rel, "tolerance": t.tolerance,
+                             "met": bool(rel <= t.tolerance)})
+    return pd.DataFrame(rows)
+
+
+def stop_when_precise(targets: list[Target], ci: float = 0.90):
+    """A ``stop`` callback for ``simulate``: true once every target is met."""
+    def stop(sim: Simulation) -> bool:
+        return bool(precision(sim, targets, ci)["met"].all())
+
+    return stop

@@ -138,3 +138,13 @@ def bench_text(table: pd.DataFrame) -> str:
                      f"{r.ns_per_input_sample_per_core:.1f}", ratio, ""])
     return _table(["case", "draws", "threads", "seconds", "Mdraws/s", "ns/input-sample/core",
                    "vs numpy tuned", "peak RSS MiB"], rows, {1, 2, 3, 4, 5, 6, 7})
+
+
+def precision_text(sim: Simulation, table: pd.DataFrame) -> str:
+    """Why an --until run stopped, and its least precise statistic."""
+    worst = table.loc[(table["relative_error"] / table["tolerance"]).idxmax()]
+    why = {"converged": "every --until target met",
+           "max-draws": "hit --max-draws before every --until target was met"}[sim.stopped]
+    return (f"stopped after {sim.draws:,} draws: {why}; least precise: {worst.output} "
+            f"{worst.stat} +-{100 * worst.relative_error:.3g}% (target "
+            f"{100 * worst.tolerance:g}%)")
