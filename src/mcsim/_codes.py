@@ -35,6 +35,9 @@ OP_SQRT = 20
 OP_ABS = 21
 OP_WHERE = 22  # dst <- b if a else c
 OP_CLIP = 23  # dst <- min(max(a, b), c)
+OP_NSCORE = 24  # dst <- standard normal scores of stream b (correlated inputs)
+OP_NDTR = 25  # dst <- Phi(a), the standard normal CDF
+OP_SAMPLE_U = 26  # dst <- inverse CDF (family c, params at a) of the uniforms in register b
 
 # Families of the kernel's inverse CDFs (parameter layout in the comments).
 F_UNIFORM = 0  # lo, width

@@ -54,7 +54,10 @@ from ._codes import (
     OP_NOT,
     OP_OR,
     OP_POW,
+    OP_NDTR,
+    OP_NSCORE,
     OP_SAMPLE,
+    OP_SAMPLE_U,
     OP_SQRT,
     OP_SUB,
     OP_WHERE,
@@ -65,6 +68,8 @@ from ._jit import jit, jit_parallel
 # Statistics kept per tile and output: count, sum and sum of squares (shifted), min, max.
 N_STATS = 5
 
+_SQRT_HALF = 0.7071067811865476
+_U_MIN = 1.0 / 9007199254740992.0  # 2**-53, the smallest uniform the streams produce
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -229,11 +234,10 @@ def fill_uniforms(out, key, k0, n):
 
 
 @jit
-def normal_scores(out, u, key, k0, n):
-    """Standard normal draws: AS241's central branch for every draw in one vectorisable loop;
-    then the tails (15% of draws) gathered densely, transformed, and put back, which costs
-    far less than a branch per draw. ``u`` keeps the uniforms."""
-    fill_uniforms(u, key, k0, n)
+def normal_scores(out, u, n):
+    """``out[j] = ndtri(u[j])``: AS241's central branch for every draw in one vectorisable
+    loop; then the tails (15% of draws) gathered densely, transformed, and put back, which
+    costs far less than a branch per draw."""
     for j in range(n):
         out[j] = _ndtri_central(u[j] - 0.5)
     # the tails: gather them densely, transform them in one vectorisable loop, put them back
@@ -274,27 +278,36 @@ def _hermite_all(out, u, n, tables, offset, m, u0, inv_h):
 def sample_into(out, u, family, params, p, key, tables, k0, n):
     """Fill ``out[:n]`` with draws ``k0 .. k0+n-1`` of one input (uniform -> inverse CDF);
     ``u`` is scratch space of the same length."""
+    if family != F_GIVEN:
+        fill_uniforms(u, key, k0, n)
+    transform_into(out, u, family, params, p, tables, k0, n)
+
+
+@jit
+def transform_into(out, u, family, params, p, tables, k0, n):
+    """``out[:n]`` = the inverse CDF of ``family`` at the uniforms ``u[:n]`` (which it may
+    overwrite as scratch); ``F_GIVEN`` reads its values for draws ``k0 ..`` instead."""
     if family == F_UNIFORM:
         lo = params[p]
         w = params[p + 1]
         for j in range(n):
-            out[j] = lo + w * uniform01(key, k0 + j)
+            out[j] = lo + w * u[j]
     elif family == F_LOGUNIFORM:
         lo = params[p]
         w = params[p + 1]
         for j in range(n):
-            u[j] = lo + w * uniform01(key, k0 + j)
+            u[j] = lo + w * u[j]
         exp_into(out, u, n)
     elif family == F_NORMAL:
         mu = params[p]
         sigma = params[p + 1]
-        normal_scores(out, u, key, k0, n)
+        normal_scores(out, u, n)
         for j in range(n):
             out[j] = mu + sigma * out[j]
     elif family == F_LOGNORMAL:
         mu = params[p]
         sigma = params[p + 1]
-        normal_scores(out, u, key, k0, n)
+        normal_scores(out, u, n)
         for j in range(n):
             u[j] = mu + sigma * out[j]
         exp_into(out, u, n)
@@ -302,7 +315,7 @@ def sample_into(out, u, family, params, p, key, tables, k0, n):
         median = params[p]
         s_sigma = params[p + 3] * params[p + 1]
         s_scale = params[p + 3] * params[p + 2]
-        normal_scores(out, u, key, k0, n)
+        normal_scores(out, u, n)
         for j in range(n):
             out[j] = median + s_scale * math.expm1(s_sigma * out[j])
     elif family == F_TRUNCNORM:
@@ -312,12 +325,12 @@ def sample_into(out, u, family, params, p, key, tables, k0, n):
         qb = params[p + 3]
         mass = params[p + 4]
         for j in range(n):
-            u = uniform01(key, k0 + j)
-            lower = pa + u * mass  # P(Z <= z); 1 - u is exact, so the upper tail is too
+            uj = u[j]
+            lower = pa + uj * mass  # P(Z <= z); 1 - u is exact, so the upper tail is too
             if lower < 0.5:
                 z = ndtri(lower)
             else:
-                z = -ndtri(qb + (1.0 - u) * mass)
+                z = -ndtri(qb + (1.0 - uj) * mass)
             out[j] = mu + sigma * z
     elif family == F_TRIANGULAR:
         a = params[p]
@@ -327,11 +340,11 @@ def sample_into(out, u, family, params, p, key, tables, k0, n):
         left = (b - a) * (c - a)
         right = (b - a) * (b - c)
         for j in range(n):
-            u = uniform01(key, k0 + j)
-            if u < fc:
-                x = a + math.sqrt(u * left)
+            uj = u[j]
+            if uj < fc:
+                x = a + math.sqrt(uj * left)
             else:
-                x = b - math.sqrt((1.0 - u) * right)
+                x = b - math.sqrt((1.0 - uj) * right)
             out[j] = min(max(x, a), b)
     elif family == F_TABLE:
         off_u = int(params[p])
@@ -343,7 +356,6 @@ def sample_into(out, u, family, params, p, key, tables, k0, n):
         n_z = int(params[p + 5])
         z0 = params[p + 6]
         inv_hz = params[p + 7]
-        fill_uniforms(u, key, k0, n)
         _hermite_all(out, u, n, tables, off_u, n_u, u0, inv_hu)
         for j in range(n):
             if not u0 <= u[j] <= u1:
@@ -352,7 +364,7 @@ def sample_into(out, u, family, params, p, key, tables, k0, n):
         offset = int(params[p])
         m = int(params[p + 1])
         for j in range(n):
-            out[j] = discrete_ppf(uniform01(key, k0 + j), tables, offset, m)
+            out[j] = discrete_ppf(u[j], tables, offset, m)
     elif family == F_GIVEN:
         offset = int(params[p]) + k0
         for j in range(n):
@@ -372,6 +384,16 @@ def eval_block(code, params, keys, tables, regs, k0, n):
         if op == OP_SAMPLE:
             sample_into(d, scratch, code[i, 4], params, code[i, 2], keys[code[i, 3]], tables,
                         k0, n)
+            continue
+        if op == OP_NSCORE:  # normal scores of a stream (inputs of a correlated group)
+            fill_uniforms(scratch, keys[code[i, 3]], k0, n)
+            normal_scores(d, scratch, n)
+            continue
+        if op == OP_SAMPLE_U:  # inverse CDF of uniforms held in a register (from a copula)
+            src = regs[code[i, 3]]
+            for j in range(n):
+                scratch[j] = src[j]
+            transform_into(d, scratch, code[i, 4], params, code[i, 2], tables, k0, n)
             continue
         a = regs[code[i, 2]]
         if op == OP_NEG:
@@ -399,6 +421,9 @@ def eval_block(code, params, keys, tables, regs, k0, n):
         elif op == OP_ABS:
             for j in range(n):
                 d[j] = abs(a[j])
+        elif op == OP_NDTR:  # the normal CDF, kept inside the kernel's open (0, 1)
+            for j in range(n):
+                d[j] = min(max(0.5 * math.erfc(-a[j] * _SQRT_HALF), _U_MIN), 1.0 - _U_MIN)
         else:
             b = regs[code[i, 3]]
             if op == OP_ADD:
