@@ -50,15 +50,18 @@ def cli() -> None:
                    "mean:0.1%, median:1%@99, tco.ci:0.5% (repeatable; --draws is ignored)")
 @click.option("--max-draws", type=_Count(), default="100M", show_default=True,
               help="with --until: stop here even if not converged")
+@click.option("--repair-correlations", is_flag=True,
+              help="replace an invalid correlation matrix by the nearest valid one")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
-def run(scenario, draws, seed, ci, out, threads, until, max_draws, quiet) -> None:
+def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correlations,
+        quiet) -> None:
     """Simulate SCENARIO (a file, or a built-in name; default: deepseek) and report."""
     from . import engine, export, reduce, render
     from .scenario import load_scenario
 
     level = reduce.check_level(ci)
     targets = [reduce.parse_target(t) for t in until]
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario, repair=repair_correlations)
     for t in targets:
         if t.output:
             sc.output(t.output)
@@ -78,6 +81,9 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, quiet) -> Non
     click.echo(render.summary_text(summary))
     click.echo()
     click.echo(render.claims_text(claims))
+    if sc.correlations:
+        click.echo()
+        click.echo(render.correlations_text(reduce.rank_correlations(sim), sc.repairs))
     folder = export.write_results(sim, folder or export.default_out_dir(sc.name), level,
                                   summary, claims)
     click.echo(f"\nwrote {folder}/summary.csv, claims.csv, manifest.json")
@@ -85,12 +91,14 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, quiet) -> Non
 
 @cli.command()
 @click.argument("scenario", required=False)
-def check(scenario) -> None:
+@click.option("--repair-correlations", is_flag=True,
+              help="replace an invalid correlation matrix by the nearest valid one")
+def check(scenario, repair_correlations) -> None:
     """Validate SCENARIO and list its inputs with p5/p50/p95 and sources (no simulation)."""
     from .render import check_text
     from .scenario import load_scenario
 
-    click.echo(check_text(load_scenario(scenario)))
+    click.echo(check_text(load_scenario(scenario, repair=repair_correlations)))
 
 
 @cli.command()

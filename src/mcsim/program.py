@@ -81,12 +81,10 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
         return consts[value]
 
     needed = scenario.dependencies(keep)
-    for inp in scenario.inputs:
-        if inp.name not in needed:
-            continue
-        if inp.prior.is_constant and inp.name not in given:
-            named[inp.name] = const(float(inp.prior.params["value"]))
-            continue
+    grouped = {name for g in scenario.groups for name in g.inputs if name not in given}
+
+    def sampler(inp) -> tuple[KernelSpec, list[float]]:
+        nonlocal table_len
         if inp.name in given:
             spec = KernelSpec(K.F_GIVEN, (0.0,), np.asarray(given[inp.name], dtype=float), (0,))
         else:
@@ -97,11 +95,53 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
                 p[i] += table_len
             tables.append(spec.table)
             table_len += spec.table.size
+        return spec, p
+
+    for inp in scenario.inputs:
+        if inp.name not in needed or inp.name in grouped:
+            continue
+        if inp.prior.is_constant and inp.name not in given:
+            named[inp.name] = const(float(inp.prior.params["value"]))
+            continue
+        spec, p = sampler(inp)
         dst = new()
         instrs.append([K.OP_SAMPLE, dst, len(params), len(keys), spec.family])
         params.extend(p)
         keys.append(stream_key(seed, inp.name))
         named[inp.name] = dst
+
+    # Correlated inputs: each one's own normal scores, mixed by the group's Cholesky factor,
+    # back to uniforms through the normal CDF, then its own inverse CDF (a Gaussian copula).
+    for group in scenario.groups:
+        members = [(k, n) for k, n in enumerate(group.inputs) if n not in given]
+        scores = {}
+        for _, name in members:
+            scores[name] = new()
+            instrs.append([K.OP_NSCORE, scores[name], 0, len(keys), 0])
+            keys.append(stream_key(seed, name))
+        for k, name in members:
+            if name not in needed:
+                continue
+            mixed = None
+            for j, other in members:
+                weight = float(group.cholesky[k, j])
+                if j > k or weight == 0.0 or other not in scores:
+                    continue
+                term = new()
+                instrs.append([K.OP_MUL, term, scores[other], const(weight), 0])
+                if mixed is None:
+                    mixed = term
+                else:
+                    total = new()
+                    instrs.append([K.OP_ADD, total, mixed, term, 0])
+                    mixed = total
+            u = new()
+            instrs.append([K.OP_NDTR, u, mixed, 0, 0])
+            spec, p = sampler(scenario.input(name))
+            dst = new()
+            instrs.append([K.OP_SAMPLE_U, dst, len(params), u, spec.family])
+            params.extend(p)
+            named[name] = dst
 
     def emit(node: Node) -> int:
         if isinstance(node, Num):
@@ -139,8 +179,7 @@ def _allocate(instrs: list[list[int]], pinned_consts: set[int],
     """Linear-scan register allocation over the straight-line program."""
     last_use: dict[int, int] = {}
     for i, (op, _dst, a, b, c) in enumerate(instrs):
-        operands = () if op == K.OP_SAMPLE else (a, b, c)[:_arity(op)]
-        for v in operands:
+        for v in _operands(op, a, b, c):
             last_use[v] = i
     mapping: dict[int, int] = {}
     free: list[int] = []
@@ -157,13 +196,14 @@ def _allocate(instrs: list[list[int]], pinned_consts: set[int],
         mapping[v] = take()
     code = np.zeros((len(instrs), 5), dtype=np.int64)
     for i, (op, dst, a, b, c) in enumerate(instrs):
-        n_args = 0 if op == K.OP_SAMPLE else _arity(op)
         row = [op, 0, a, b, c]
-        for j in range(n_args):
+        slots = _register_slots(op)
+        for j in slots:
             row[2 + j] = mapping[(a, b, c)[j]]
         # operands whose last use is here die before dst is assigned (in-place is safe:
-        # every kernel loop reads a[j], b[j], c[j] before it writes d[j])
-        for v in {(a, b, c)[j] for j in range(n_args)}:
+        # every kernel loop reads a[j], b[j], c[j] before it writes d[j]; OP_SAMPLE_U
+        # copies its uniforms to scratch first)
+        for v in _operands(op, a, b, c):
             if last_use.get(v) == i and v not in live_out and v not in pinned_consts:
                 free.append(mapping[v])
         mapping[dst] = take()
@@ -174,9 +214,22 @@ def _allocate(instrs: list[list[int]], pinned_consts: set[int],
     return code, mapping, n_regs
 
 
+def _register_slots(op: int) -> tuple[int, ...]:
+    """Which of the operands (a, b, c) of ``op`` are registers (others are indices)."""
+    if op in (K.OP_SAMPLE, K.OP_NSCORE):
+        return ()
+    if op == K.OP_SAMPLE_U:
+        return (1,)
+    return tuple(range(_arity(op)))
+
+
+def _operands(op: int, a: int, b: int, c: int) -> set[int]:
+    return {(a, b, c)[j] for j in _register_slots(op)}
+
+
 def _arity(op: int) -> int:
     if op in (K.OP_WHERE, K.OP_CLIP):
         return 3
-    if op in (K.OP_NEG, K.OP_NOT, K.OP_EXP, K.OP_LOG, K.OP_SQRT, K.OP_ABS):
+    if op in (K.OP_NEG, K.OP_NOT, K.OP_EXP, K.OP_LOG, K.OP_SQRT, K.OP_ABS, K.OP_NDTR):
         return 1
     return 2

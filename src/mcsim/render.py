@@ -80,6 +80,12 @@ def check_text(scenario: Scenario) -> str:
     if s.claims:
         lines += ["", "claims:"]
         lines += [f"  {c.name}: {c.output} = {c.value:g}  ({c.source})" for c in s.claims]
+    if s.correlations:
+        lines += ["", "rank correlations (Gaussian copula):"]
+        lines += [f"  {c.a} ~ {c.b}: {c.spearman:+.3f}" + (f"  ({c.source})" if c.source else "")
+                  for c in s.correlations]
+        lines += [f"  repaired {r.a} ~ {r.b}: {r.requested:+.3f} -> {r.repaired:+.3f}"
+                  for r in s.repairs]
     unused = s.unused_inputs()
     if unused:
         lines += ["", f"warning: inputs no output uses: {', '.join(unused)}"]
@@ -148,3 +154,15 @@ def precision_text(sim: Simulation, table: pd.DataFrame) -> str:
     return (f"stopped after {sim.draws:,} draws: {why}; least precise: {worst.output} "
             f"{worst.stat} +-{100 * worst.relative_error:.3g}% (target "
             f"{100 * worst.tolerance:g}%)")
+
+
+def correlations_text(table: pd.DataFrame, repairs: tuple = ()) -> str:
+    """Requested and achieved rank correlations, and any repairs made to the request."""
+    if table.empty:
+        return ""
+    rows = [[f"{r.a} ~ {r.b}", f"{r.requested:+.3f}", f"{r.achieved:+.3f} ± {r.se:.3f}"]
+            for r in table.itertuples()]
+    lines = [_table(["rank correlation", "requested", "achieved"], rows, {1, 2})]
+    lines += [f"note: repaired {r.a} ~ {r.b}: {r.requested:+.3f} -> {r.repaired:+.3f} "
+              "(nearest valid correlation matrix)" for r in repairs]
+    return "\n".join(lines)

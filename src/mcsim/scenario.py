@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import distributions
+from .correlation import Correlation, Group, Repair, groups
 from .distributions import Distribution
 from .errors import McsimError, SpecError
 from .formula import Formula, Name, order_by_dependency, parse
@@ -28,7 +29,8 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = {"min", "max", "exp", "log", "sqrt", "abs", "where", "clip", "and", "or", "not",
              "if", "else", "True", "False", "None"}
 _TOP_KEYS = {"schema", "extends", "title", "description", "inputs", "derived", "outputs",
-             "claims"}
+             "claims", "correlations"}
+_CORRELATION_KEYS = {"inputs", "spearman", "source", "note"}
 _MERGED_TABLES = ("inputs", "derived", "outputs", "claims")
 _INPUT_META = {"unit", "source", "note"}
 _OUTPUT_KEYS = {"formula", "unit", "label", "note"}
@@ -74,6 +76,9 @@ class Scenario:
     claims: tuple[Claim, ...]
     path: str = ""
     sha256: str = ""
+    correlations: tuple[Correlation, ...] = ()
+    groups: tuple[Group, ...] = ()  # correlated inputs, with their copula factors
+    repairs: tuple[Repair, ...] = ()  # correlations changed by --repair-correlations
 
     def input(self, name: str) -> Input:
         for i in self.inputs:
@@ -139,7 +144,7 @@ def resolve_path(path: str | Path | None) -> Path:
     raise McsimError(f"{path}: no such scenario file (built-in scenarios: {names})")
 
 
-def load_scenario(path: str | Path | None = None) -> Scenario:
+def load_scenario(path: str | Path | None = None, repair: bool = False) -> Scenario:
     """Read and validate a scenario file; ``None`` loads the built-in default.
 
     A file with ``extends = "base.toml"`` (a path relative to it, or a built-in name) starts
@@ -149,7 +154,7 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     p = resolve_path(path)
     data, raw = _read_with_bases(p, [])
     try:
-        scenario = scenario_from_dict(data, name=p.stem)
+        scenario = scenario_from_dict(data, name=p.stem, repair=repair)
     except SpecError as err:
         raise SpecError(f"{p}: {err.key}", err.message) from None
     return _replace(scenario, path=str(p), sha256=hashlib.sha256(raw).hexdigest())
@@ -186,7 +191,7 @@ def _read_with_bases(p: Path, chain: list[Path]) -> tuple[dict[str, Any], bytes]
         raise SpecError(f"{p}: extends", f"cycle: {names}")
     base, base_raw = _read_with_bases(base_path, [*chain, p])
     try:  # the base must be valid on its own, so that its errors name its own file
-        scenario_from_dict(base, name=base_path.stem)
+        scenario_from_dict(base, name=base_path.stem, repair=True)
     except SpecError as err:
         raise SpecError(f"{base_path}: {err.key}", err.message) from None
     merged = {**base, **{k: v for k, v in data.items() if k not in _MERGED_TABLES}}
@@ -204,7 +209,44 @@ def _replace(s: Scenario, **kw: Any) -> Scenario:
     return replace(s, **kw)
 
 
-def scenario_from_dict(data: dict[str, Any], name: str = "scenario") -> Scenario:
+def _correlations(raw: Any, inputs: tuple[Input, ...]) -> tuple[Correlation, ...]:
+    if not isinstance(raw, list):
+        raise SpecError("correlations", "must be an array of tables: [[correlations]] with "
+                                        "inputs = [a, b] and spearman = r")
+    by_name = {i.name: i for i in inputs}
+    seen: set[frozenset[str]] = set()
+    out = []
+    for k, spec in enumerate(raw):
+        key = f"correlations[{k}]"
+        if not isinstance(spec, dict):
+            raise SpecError(key, "must be a table with inputs and spearman")
+        _no_unknown(spec, _CORRELATION_KEYS, key)
+        pair = spec.get("inputs")
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str)
+                                                                  for p in pair)):
+            raise SpecError(f"{key}.inputs", "must name two inputs: inputs = [\"a\", \"b\"]")
+        for name in pair:
+            if name not in by_name:
+                close = difflib.get_close_matches(name, by_name, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise SpecError(f"{key}.inputs", f"unknown input {name!r}{hint}")
+            if by_name[name].prior.is_constant:
+                raise SpecError(f"{key}.inputs", f"{name!r} is a constant; it cannot correlate")
+        if pair[0] == pair[1] or frozenset(pair) in seen:
+            raise SpecError(f"{key}.inputs", f"{pair[0]!r} and {pair[1]!r}: "
+                                             "a pair must be two inputs, given once")
+        seen.add(frozenset(pair))
+        rho = spec.get("spearman")
+        if isinstance(rho, bool) or not isinstance(rho, int | float) or not -1 < rho < 1:
+            raise SpecError(f"{key}.spearman", f"must be a number strictly between -1 and 1, "
+                                               f"got {rho!r}")
+        out.append(Correlation(pair[0], pair[1], float(rho),
+                               _text(spec, "source", key, required=False)))
+    return tuple(out)
+
+
+def scenario_from_dict(data: dict[str, Any], name: str = "scenario",
+                       repair: bool = False) -> Scenario:
     """Validate parsed TOML (a dict) into a ``Scenario``; errors are ``SpecError``s."""
     _no_unknown(data, _TOP_KEYS, "")
     schema = data.get("schema")
@@ -271,7 +313,10 @@ def scenario_from_dict(data: dict[str, Any], name: str = "scenario") -> Scenario
         claims.append(Claim(cname, out, float(value), _text(spec, "source", key),
                             _text(spec, "note", key, required=False)))
 
+    correlations = _correlations(data.get("correlations", []), inputs)
+    grouped, repairs = groups(correlations, tuple(i.name for i in inputs), repair)
     return Scenario(name=name, title=title, description=description, inputs=inputs,
+                    correlations=correlations, groups=grouped, repairs=repairs,
                     derived=tuple((n, derived[n]) for n in order), outputs=tuple(outputs),
                     claims=tuple(claims))
 
