@@ -121,3 +121,21 @@ def test_cli_run_and_check_show_correlations(tmp_path, monkeypatch, capsys):
     assert code == 0 and "a ~ b" in out and "+0.500" in out
     code, out, _ = run_main(["check", str(path)], monkeypatch, capsys)
     assert code == 0 and "a ~ b: +0.500  (me)" in out
+
+
+def test_sensitivity_ranks_correlated_inputs_by_their_own_values():
+    """y depends on a only; b is correlated with a, so b's rank correlation with y is a~b's."""
+    from mcsim.sensitivity import tornado
+
+    sc = scenario_from_dict({
+        "schema": 1,
+        "inputs": {"a": {"p5": 1, "p95": 10, "unit": "u", "source": "t"},
+                   "b": {"min": 0, "mode": 1, "max": 3, "unit": "u", "source": "t"},
+                   "c": {"dist": "uniform", "min": 0, "max": 1, "unit": "u", "source": "t"}},
+        "outputs": {"y": {"formula": "a * 2"}},
+        "correlations": [{"inputs": ["a", "b"], "spearman": 0.8}]})
+    table = tornado(sc, "y", 200_000, seed=2, methods=("spearman",)).to_frame()
+    rho = table.set_index("input")["value"]
+    assert abs(rho["a"] - 1.0) < 1e-3
+    assert abs(rho["b"] - 0.8) < 0.01
+    assert abs(rho["c"]) < 0.01

@@ -696,14 +696,16 @@ def rank_of(y, lower, upper, before, count, total, lo_pos, n_pos, lo_neg, n_neg,
 
 @jit_parallel
 def sensitivity_tiles(code, params, keys, tables, n_regs, const_regs, const_vals, y_reg,
-                      s_keys, hist_row, sub_bits, lower, upper, before, count, total,
+                      s_keys, u_regs, hist_row, sub_bits, lower, upper, before, count, total,
                       shift, tail_at, draws, tile0, n_tiles, bins_acc, corr_acc, y_acc,
                       n_lanes):
     """Given-data sensitivity statistics of one output against each input's own uniform.
 
     An input's uniform is its rank, so binning by it needs no sorting: fine bin
-    ``f = floor(u * F)``. Draws go to batch ``block % K`` (iid draws, so any split serves for
-    batch-means errors). Accumulated per tile, then added in tile order (thread-independent):
+    ``f = floor(u * F)``. It is recomputed from the input's stream, or read from register
+    ``u_regs[i]`` for a correlated input (its copula uniform). Draws go to batch
+    ``block % K`` (iid draws, so any split serves for batch-means errors). Accumulated per
+    tile, then added in tile order (thread-independent):
 
     - ``bins_acc[K, D, F, 4]``: count, sum and sum of squares of ``y - shift``, tail count
       (draws with ``y > tail_at``) per fine bin of each input;
@@ -745,7 +747,10 @@ def sensitivity_tiles(code, params, keys, tables, n_regs, const_regs, const_vals
                     d = y - shift
                     tail = 1.0 if y > tail_at else 0.0
                     for i in range(n_in):
-                        u = uniform01(s_keys[i], b0 + j)
+                        if u_regs[i] >= 0:  # a correlated input: its copula uniform
+                            u = regs[u_regs[i], j]
+                        else:
+                            u = uniform01(s_keys[i], b0 + j)
                         f = min(int(u * n_fine), n_fine - 1)
                         cell = tb[i, f]
                         cell[0] += 1.0

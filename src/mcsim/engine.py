@@ -265,7 +265,8 @@ def stream_sensitivity(scenario: Scenario, output: str, inputs: tuple[str, ...],
     from dataclasses import replace
 
     single = replace(scenario, outputs=(scenario.output(output),), claims=())
-    prog = compile_program(single, seed)
+    prog = compile_program(single, seed, keep_uniforms=True)
+    u_regs = np.asarray([prog.uniforms.get(name, -1) for name in inputs], dtype=np.int64)
     lower, upper, before, counts = histogram.rank_table()
     shift = float(histogram.quantile(0.5)[0][0])
     s_keys = np.asarray([stream_key(seed, name) for name in inputs], dtype=np.uint64)
@@ -277,7 +278,7 @@ def stream_sensitivity(scenario: Scenario, output: str, inputs: tuple[str, ...],
         step = 2 * n_threads
         for tile0 in range(0, n_tiles, step):
             count = min(step, n_tiles - tile0)
-            K.sensitivity_tiles(*prog.kernel_args, int(prog.out_regs[0]), s_keys,
+            K.sensitivity_tiles(*prog.kernel_args, int(prog.out_regs[0]), s_keys, u_regs,
                                 np.asarray(histogram.layout.as_row(), dtype=np.int64),
                                 histogram.layout.sub_bits, lower, upper, before, counts,
                                 float(histogram.total), shift, tail_at, draws, tile0, count,

@@ -40,6 +40,7 @@ class Program:
     const_vals: np.ndarray  # float64
     out_regs: np.ndarray  # int64, one per scenario output
     named: dict[str, int]  # every quantity still held in a register at the end
+    uniforms: dict[str, int]  # correlated inputs' copula uniforms, when asked to keep them
 
     @property
     def kernel_args(self) -> tuple:
@@ -54,8 +55,10 @@ def stream_key(seed: int, name: str) -> np.uint64:
 
 
 def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
-                    given: dict[str, np.ndarray] | None = None) -> Program:
-    """Lower ``scenario`` for ``seed``; quantities in ``keep`` stay readable at the end.
+                    given: dict[str, np.ndarray] | None = None,
+                    keep_uniforms: bool = False) -> Program:
+    """Lower ``scenario`` for ``seed``; quantities in ``keep`` stay readable at the end, and
+    with ``keep_uniforms`` so do the copula uniforms of correlated inputs (their ranks).
 
     Inputs named in ``given`` are not sampled: draw k takes ``given[name][k]`` instead
     (evaluation at chosen points, e.g. the swing method's one-at-a-time design).
@@ -65,6 +68,7 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
     consts: dict[float, int] = {}
     vregs = 0
     named: dict[str, int] = {}
+    uniforms: dict[str, int] = {}
     params: list[float] = []
     tables: list[np.ndarray] = []
     table_len = 0
@@ -120,7 +124,7 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
             instrs.append([K.OP_NSCORE, scores[name], 0, len(keys), 0])
             keys.append(stream_key(seed, name))
         for k, name in members:
-            if name not in needed:
+            if name not in needed and not keep_uniforms:
                 continue
             mixed = None
             for j, other in members:
@@ -137,6 +141,9 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
                     mixed = total
             u = new()
             instrs.append([K.OP_NDTR, u, mixed, 0, 0])
+            uniforms[name] = u
+            if name not in needed:
+                continue
             spec, p = sampler(scenario.input(name))
             dst = new()
             instrs.append([K.OP_SAMPLE_U, dst, len(params), u, spec.family])
@@ -159,8 +166,10 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
             named[name] = emit(formula.tree)
     outs = [emit(o.formula.tree) for o in scenario.outputs]
 
-    code, mapping, n_regs = _allocate(instrs, set(consts.values()),
-                                      set(outs) | {named[k] for k in keep})
+    live = set(outs) | {named[k] for k in keep}
+    if keep_uniforms:
+        live |= set(uniforms.values())
+    code, mapping, n_regs = _allocate(instrs, set(consts.values()), live)
     return Program(
         code=code,
         params=np.asarray(params, dtype=np.float64),
@@ -171,6 +180,7 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
         const_vals=np.asarray(list(consts.keys()), dtype=np.float64),
         out_regs=np.asarray([mapping[v] for v in outs], dtype=np.int64),
         named={k: mapping[v] for k, v in named.items() if k in keep or v in outs},
+        uniforms={k: mapping[v] for k, v in uniforms.items()} if keep_uniforms else {},
     )
 
 
