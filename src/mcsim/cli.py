@@ -120,9 +120,11 @@ def check(scenario, repair_correlations) -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="draw the tornado chart here (.png, .svg or .pdf; needs matplotlib)")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="parallel threads")
+@click.option("--repair-correlations", is_flag=True,
+              help="replace an invalid correlation matrix by the nearest valid one")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_path, plot_path,
-                threads, quiet) -> None:
+                threads, repair_correlations, quiet) -> None:
     """Rank SCENARIO's inputs by their influence on one output (tornado), by several methods."""
     from pathlib import Path
 
@@ -133,7 +135,7 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_p
     method_list = tuple(m.strip() for m in methods.split(",") if m.strip())
     pcts = _percentiles(percentiles)
     sens.check_settings(method_list, pcts, bins)
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario, repair=repair_correlations)
     sc.output(output)
     if csv_path:
         export.check_out_dir(Path(csv_path).parent, "--csv")

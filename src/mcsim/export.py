@@ -62,6 +62,8 @@ def manifest(sim: Simulation, ci: float) -> dict:
         "mcsim": __version__,
         "scenario": {"name": sim.scenario.name, "title": sim.scenario.title,
                      "path": sim.scenario.path, "sha256": sim.scenario.sha256},
+        "correlation_repairs": [{"a": r.a, "b": r.b, "requested": r.requested,
+                                 "repaired": r.repaired} for r in sim.scenario.repairs],
         "seed": sim.seed, "draws": sim.draws, "stopped": sim.stopped, "ci_level": ci,
         "threads": sim.threads,
         "wall_seconds": round(sim.wall_seconds, 4),
