@@ -10,6 +10,7 @@ kernel interpolates with a cubic Hermite (error under 1e-9 of the spread; see th
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import os
@@ -558,8 +559,6 @@ def from_spec(spec: Mapping[str, Any]) -> Distribution:
             _check_finite(dist)
             return dist
     if not isinstance(family, str) or family not in FAMILIES:
-        import difflib
-
         close = difflib.get_close_matches(str(family), FAMILIES, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise SpecError("dist", f"unknown distribution {family!r}{hint}; "

@@ -262,10 +262,7 @@ def stream_sensitivity(scenario: Scenario, output: str, inputs: tuple[str, ...],
 
     ``histogram`` (of ``output``, from the first pass) turns each y into its rank.
     """
-    from dataclasses import replace
-
-    single = replace(scenario, outputs=(scenario.output(output),), claims=())
-    prog = compile_program(single, seed, keep_uniforms=True)
+    prog = compile_program(scenario.only(output), seed, keep_uniforms=True)
     u_regs = np.asarray([prog.uniforms.get(name, -1) for name in inputs], dtype=np.int64)
     lower, upper, before, counts = histogram.rank_table()
     shift = float(histogram.quantile(0.5)[0][0])

@@ -33,15 +33,14 @@ def quantile_se(hist, p: np.ndarray) -> np.ndarray:
     iid draws; conventions.md section 2).
     """
     n = hist.total
-    p = np.asarray(p, dtype=float)
+    p = np.atleast_1d(np.asarray(p, dtype=float))
     if n < 2:
         return np.full(p.shape, np.nan)
     a, b = n * p + 1, n * (1 - p) + 1
     lo = special.betaincinv(a, b, special.ndtr(-1.0))
     hi = special.betaincinv(a, b, special.ndtr(1.0))
-    q_lo, _ = hist.quantile(lo)
-    q_hi, _ = hist.quantile(hi)
-    return (q_hi - q_lo) / 2
+    q, _ = hist.quantile(np.concatenate([lo, hi]))  # one pass over the bins
+    return (q[p.size:] - q[:p.size]) / 2
 
 
 def check_level(ci: float) -> float:

@@ -12,7 +12,7 @@ import hashlib
 import math
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,10 @@ class Scenario:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise McsimError(f"unknown output {name!r}{hint}; outputs: {', '.join(known)}")
 
+    def only(self, output: str) -> Scenario:
+        """This scenario reduced to one output (and no claims): the program computes less."""
+        return replace(self, outputs=(self.output(output),), claims=())
+
     @property
     def input_names(self) -> tuple[str, ...]:
         return tuple(i.name for i in self.inputs)
@@ -157,7 +161,7 @@ def load_scenario(path: str | Path | None = None, repair: bool = False) -> Scena
         scenario = scenario_from_dict(data, name=p.stem, repair=repair)
     except SpecError as err:
         raise SpecError(f"{p}: {err.key}", err.message) from None
-    return _replace(scenario, path=str(p), sha256=hashlib.sha256(raw).hexdigest())
+    return replace(scenario, path=str(p), sha256=hashlib.sha256(raw).hexdigest())
 
 
 def _read_toml(p: Path) -> tuple[dict[str, Any], bytes]:
@@ -201,12 +205,6 @@ def _read_with_bases(p: Path, chain: list[Path]) -> tuple[dict[str, Any], bytes]
             raise SpecError(f"{p}: {table}", "must be a table")
         merged[table] = {**base.get(table, {}), **own}
     return merged, base_raw + raw
-
-
-def _replace(s: Scenario, **kw: Any) -> Scenario:
-    from dataclasses import replace
-
-    return replace(s, **kw)
 
 
 def _correlations(raw: Any, inputs: tuple[Input, ...]) -> tuple[Correlation, ...]:

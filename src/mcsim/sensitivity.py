@@ -25,7 +25,7 @@ zero is marked negligible and ranks last.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -102,10 +102,10 @@ def tornado(scenario: Scenario, output: str, draws: int, seed: int | None,
     check_settings(methods, percentiles, bins)
     seed = new_seed() if seed is None else seed
     out = scenario.output(output)
+    single = scenario.only(output)
     inputs = tuple(i.name for i in scenario.inputs if not i.prior.is_constant)
     if not inputs:
         raise McsimError("the scenario has no uncertain inputs to rank")
-    single = replace(scenario, outputs=(out,), claims=())
     first = simulate(single, draws, seed=seed, threads=threads,
                      progress=None if progress is None else lambda d, n: progress(d, 2 * n))
     stats = first.outputs[output]
