@@ -24,6 +24,8 @@ from numba import prange
 
 from ._codes import (
     BLOCK,
+    DESIGN_LHS,
+    DESIGN_MC,
     F_DISCRETE,
     F_GIVEN,
     F_LOGNORMAL,
@@ -61,6 +63,7 @@ from ._codes import (
     OP_SQRT,
     OP_SUB,
     OP_WHERE,
+    SOBOL_BITS,
     TILE,
 )
 from ._jit import jit, jit_parallel
@@ -233,6 +236,139 @@ def fill_uniforms(out, key, k0, n):
         out[j] = uniform01(key, k0 + j)
 
 
+_JITTER_KEY = np.uint64(0xD1B54A32D192ED03)  # a second stream per input: jitter within a cell
+_TWO_M20 = 1.0 / 1048576.0
+
+
+@jit
+def _mix64(z):
+    """SplitMix64's finaliser: a bijection of uint64 that scatters every input bit."""
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@jit
+def _jitter(key, k):
+    """A uniform in [2**-21, 1 - 2**-21] with 20 random bits: added to an integer cell index
+    below 2**32, the sum is exact in a double (so the cell of the uniform is exact too)."""
+    z = _mix64((key ^ _JITTER_KEY) + (np.uint64(k) + np.uint64(1)) * _GAMMA)
+    return (np.float64(z >> np.uint64(44)) + 0.5) * _TWO_M20
+
+
+@jit
+def _half_bits(m):
+    """Bits of each half of the Feistel domain: the smallest b with 4**b >= m."""
+    bits = 1
+    while (np.int64(1) << (2 * bits)) < m:
+        bits += 1
+    return bits
+
+
+@jit(inline="always")
+def _feistel(i, m, bits, key):
+    """A keyed pseudo-random permutation of ``0 .. m-1``, applied to ``i``: a 4-round Feistel
+    network on 4**bits >= m values, cycle-walked back into range (at most four rounds of
+    walking on average). A bijection for any key, so every Latin hypercube cell is drawn
+    exactly once."""
+    mask = (np.uint64(1) << np.uint64(bits)) - np.uint64(1)
+    half = np.uint64(bits)
+    x = np.uint64(i)
+    while True:
+        left = x >> half
+        right = x & mask
+        for rnd in range(4):
+            f = (right ^ key) * _M1 + np.uint64(rnd + 1) * _GAMMA
+            f = ((f ^ (f >> np.uint64(29))) * _M2) >> np.uint64(32)
+            left, right = right, left ^ (f & mask)
+        x = (left << half) | right
+        if np.int64(x) < m:
+            return np.int64(x)
+
+
+@jit
+def lhs_permute(i, m, key):
+    """``_feistel`` for one value (the slow, obvious path the tests use)."""
+    return _feistel(i, m, _half_bits(m), key)
+
+
+@jit(inline="always")
+def _lhs_key(key, r):
+    """The permutation key of replicate ``r`` of a stream."""
+    return _mix64(key + np.uint64(r + 1) * _M2)
+
+
+@jit
+def design_uniform(design, keys, s, k):
+    """The uniform of stream ``s`` at draw ``k`` under a replicated design (``sampling.py``):
+    replicate ``r = k // m`` is its own Latin hypercube or scrambled Sobol' net of ``m``
+    points, randomised within its cell by a 20-bit jitter."""
+    m = np.int64(design[1])
+    r = k // m
+    i = k - r * m
+    key = keys[s]
+    jit = _jitter(key, k)
+    if design[0] == DESIGN_LHS:
+        cell = lhs_permute(i, m, _lhs_key(key, r))
+        u = (np.float64(cell) + jit) * (1.0 / np.float64(m))
+    else:  # Sobol': Gray-code order, as scipy.stats.qmc.Sobol draws it
+        base = 3 + (r * np.int64(design[2]) + s) * (SOBOL_BITS + 1)
+        g = np.uint64(i ^ (i >> 1))
+        x = design[base]
+        b = base + 1
+        while g:
+            if g & np.uint64(1):
+                x ^= design[b]
+            g >>= np.uint64(1)
+            b += 1
+        u = (np.float64(x) + jit) * (1.0 / 4294967296.0)
+    return min(max(u, _U_MIN), 1.0 - _U_MIN)
+
+
+@jit
+def stream_uniforms(out, design, keys, s, k0, n):
+    """``out[j]`` = the uniform of stream ``s`` at draw ``k0 + j`` under ``design``."""
+    if design[0] == DESIGN_MC:
+        fill_uniforms(out, keys[s], k0, n)
+    elif design[0] == DESIGN_LHS:  # per replicate segment: its key and domain set once
+        m = np.int64(design[1])
+        key = keys[s]
+        bits = _half_bits(m)
+        inv_m = 1.0 / np.float64(m)
+        j = 0
+        while j < n:
+            r = (k0 + j) // m
+            i = k0 + j - r * m
+            rkey = _lhs_key(key, r)
+            last = min(n, j + (m - i))
+            for jj in range(j, last):
+                cell = _feistel(i + jj - j, m, bits, rkey)
+                u = (np.float64(cell) + _jitter(key, k0 + jj)) * inv_m
+                out[jj] = min(max(u, _U_MIN), 1.0 - _U_MIN)
+            j = last
+    else:  # Sobol': the first point in full, then Gray-code steps of one XOR each
+        m = np.int64(design[1])
+        key = keys[s]
+        j = 0
+        while j < n:
+            out[j] = design_uniform(design, keys, s, k0 + j)
+            k = k0 + j
+            r = k // m
+            i = k - r * m
+            base = 4 + (r * np.int64(design[2]) + s) * (SOBOL_BITS + 1)
+            x = np.uint64(math.ldexp(out[j], SOBOL_BITS))  # the point's 32 bits, jitter off
+            last = min(n, j + (m - i))  # the replicate's end
+            for jj in range(j + 1, last):
+                i += 1
+                tz = 0
+                while not (i >> tz) & 1:
+                    tz += 1
+                x ^= design[base + tz]
+                u = (np.float64(x) + _jitter(key, k0 + jj)) * (1.0 / 4294967296.0)
+                out[jj] = min(max(u, _U_MIN), 1.0 - _U_MIN)
+            j = last
+
+
 @jit
 def normal_scores(out, u, n):
     """``out[j] = ndtri(u[j])``: AS241's central branch for every draw in one vectorisable
@@ -372,21 +508,27 @@ def transform_into(out, u, family, params, p, tables, k0, n):
 
 
 @jit
-def eval_block(code, params, keys, tables, regs, k0, n):
+def eval_block(code, params, keys, design, tables, regs, k0, n):
     """Run the program on draws ``k0 .. k0+n-1``; results stay in ``regs[:, :n]``.
 
-    The last register row is scratch space for the samplers (see ``_new_registers``).
+    ``design`` says how streams turn into uniforms (``DESIGN_*``). The last register row is
+    scratch space for the samplers (see ``_new_registers``).
     """
     scratch = regs[regs.shape[0] - 1]
+    plain = design[0] == DESIGN_MC
     for i in range(code.shape[0]):
         op = code[i, 0]
         d = regs[code[i, 1]]
         if op == OP_SAMPLE:
-            sample_into(d, scratch, code[i, 4], params, code[i, 2], keys[code[i, 3]], tables,
-                        k0, n)
+            if plain or code[i, 4] == F_GIVEN:
+                sample_into(d, scratch, code[i, 4], params, code[i, 2], keys[code[i, 3]],
+                            tables, k0, n)
+            else:
+                stream_uniforms(scratch, design, keys, code[i, 3], k0, n)
+                transform_into(d, scratch, code[i, 4], params, code[i, 2], tables, k0, n)
             continue
         if op == OP_NSCORE:  # normal scores of a stream (inputs of a correlated group)
-            fill_uniforms(scratch, keys[code[i, 3]], k0, n)
+            stream_uniforms(scratch, design, keys, code[i, 3], k0, n)
             normal_scores(d, scratch, n)
             continue
         if op == OP_SAMPLE_U:  # inverse CDF of uniforms held in a register (from a copula)
@@ -501,7 +643,7 @@ def _new_registers(n_regs, const_regs, const_vals):
 
 
 @jit_parallel
-def draw_values(code, params, keys, tables, n_regs, const_regs, const_vals,
+def draw_values(code, params, keys, design, tables, n_regs, const_regs, const_vals,
                 store_regs, k0, n, n_lanes):
     """Materialise draws ``k0 .. k0+n-1`` of the registers ``store_regs`` (small runs only)."""
     out = np.empty((store_regs.shape[0], n))
@@ -511,7 +653,7 @@ def draw_values(code, params, keys, tables, n_regs, const_regs, const_vals,
         for blk in range(lane, n_blocks, n_lanes):
             start = blk * BLOCK
             m = min(BLOCK, n - start)
-            eval_block(code, params, keys, tables, regs, k0 + start, m)
+            eval_block(code, params, keys, design, tables, regs, k0 + start, m)
             for o in range(store_regs.shape[0]):
                 r = regs[store_regs[o]]
                 for j in range(m):
@@ -622,10 +764,11 @@ def _moments_finite_only(r, m, shift):
 
 
 @jit_parallel
-def reduce_tiles(code, params, keys, tables, n_regs, const_regs, const_vals, out_regs,
-                 shifts, hist_layout, hist_offsets, sub_bits, draws, tile0, n_tiles,
+def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_vals, out_regs,
+                 shifts, hist_layout, hist_offsets, sub_bits, begin, end, tile0, n_tiles,
                  hist, totals, nonfinite, n_lanes):
-    """Evaluate tiles ``tile0 .. tile0+n_tiles-1`` and fold them into the running reductions.
+    """Evaluate tiles ``tile0 .. tile0+n_tiles-1`` of the draws ``begin .. end-1`` and fold
+    them into the running reductions.
 
     Per output: histogram counts in ``hist[lane]`` (integers, so order-free), the non-finite
     count, and in ``totals[o]``: count, sum and sum of squares of ``x - shifts[o]``, min, max.
@@ -645,11 +788,11 @@ def reduce_tiles(code, params, keys, tables, n_regs, const_regs, const_vals, out
                 tile_stats[t, o, 2] = 0.0
                 tile_stats[t, o, 3] = np.inf
                 tile_stats[t, o, 4] = -np.inf
-            start = (tile0 + t) * TILE
-            stop = min(start + TILE, draws)
+            start = begin + (tile0 + t) * TILE
+            stop = min(start + TILE, end)
             for b0 in range(start, stop, BLOCK):
                 m = min(BLOCK, stop - b0)
-                eval_block(code, params, keys, tables, regs, b0, m)
+                eval_block(code, params, keys, design, tables, regs, b0, m)
                 for o in range(n_out):
                     r = regs[out_regs[o]]
                     off = hist_offsets[o]
@@ -695,11 +838,12 @@ def rank_of(y, lower, upper, before, count, total, lo_pos, n_pos, lo_neg, n_neg,
 
 
 @jit_parallel
-def sensitivity_tiles(code, params, keys, tables, n_regs, const_regs, const_vals, y_reg,
+def sensitivity_tiles(code, params, keys, design, tables, n_regs, const_regs, const_vals, y_reg,
                       s_keys, u_regs, hist_row, sub_bits, lower, upper, before, count, total,
                       shift, tail_at, draws, tile0, n_tiles, bins_acc, corr_acc, y_acc,
                       n_lanes):
-    """Given-data sensitivity statistics of one output against each input's own uniform.
+    """Given-data sensitivity statistics of one output against each input's own uniform
+    (plain Monte Carlo designs only: uncorrelated inputs' uniforms come from ``uniform01``).
 
     An input's uniform is its rank, so binning by it needs no sorting: fine bin
     ``f = floor(u * F)``. It is recomputed from the input's stream, or read from register
@@ -729,7 +873,7 @@ def sensitivity_tiles(code, params, keys, tables, n_regs, const_regs, const_vals
             stop = min(start + TILE, draws)
             for b0 in range(start, stop, BLOCK):
                 m = min(BLOCK, stop - b0)
-                eval_block(code, params, keys, tables, regs, b0, m)
+                eval_block(code, params, keys, design, tables, regs, b0, m)
                 batch = (b0 // BLOCK) % n_batch
                 yv = regs[y_reg]
                 tb = t_bins[t, batch]

@@ -7,7 +7,9 @@ import sys
 
 import click
 
+from . import sampling
 from .errors import McsimError
+from .sampling import DEFAULT_REPLICATES, SAMPLERS
 
 CI_HELP = "credible level of the equal-tailed interval, in percent (default 90)"
 
@@ -52,9 +54,14 @@ def cli() -> None:
               help="with --until: stop here even if not converged")
 @click.option("--repair-correlations", is_flag=True,
               help="replace an invalid correlation matrix by the nearest valid one")
+@click.option("--sampler", type=click.Choice(SAMPLERS), default="mc", show_default=True,
+              help="plain Monte Carlo, Latin hypercube, or scrambled Sobol' (lhs and sobol "
+                   "run independent replicates and measure their errors from the spread)")
+@click.option("--replicates", type=click.IntRange(min=2), default=None,
+              help=f"replicates for lhs and sobol [default: {DEFAULT_REPLICATES}]")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correlations,
-        quiet) -> None:
+        sampler, replicates, quiet) -> None:
     """Simulate SCENARIO (a file, or a built-in name; default: deepseek) and report."""
     from . import engine, export, reduce, render
     from .scenario import load_scenario
@@ -70,10 +77,13 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
     stop = reduce.stop_when_precise(targets, level) if targets else None
     if targets:
         draws = max_draws
-    with _progress_bar(draws, quiet) as progress:
+    plan = sampling.plan(sampler, draws, replicates, auto_stop=bool(targets))
+    with _progress_bar(plan.draws, quiet) as progress:
         sim = engine.simulate(sc, draws, seed=seed, threads=threads, progress=progress,
-                              stop=stop)
+                              stop=stop, sampler=sampler, replicates=replicates)
     summary, claims = sim.summary(level), sim.claims()
+    if plan.note():
+        click.echo(f"note: {plan.note()}")
     click.echo(render.run_header(sim))
     if targets:
         click.echo(render.precision_text(sim, reduce.precision(sim, targets, level)))

@@ -14,12 +14,13 @@ import secrets
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from . import _kernels as K
+from . import sampling
 from .errors import McsimError
 from .histogram import Histogram, Layout
 from .program import Program, compile_program, stream_key
@@ -61,6 +62,12 @@ class Simulation:
     outputs: dict[str, OutputStats]
     kernel_seconds: float = 0.0  # of which: compiling the kernels, or loading them from cache
     stopped: str = "draws"  # why the run ended: "draws", "converged" or "max-draws"
+    design: sampling.Plan | None = None  # the sampling design (None: plain Monte Carlo)
+    replicates: tuple[dict[str, OutputStats], ...] = ()  # per replicate (lhs, sobol)
+
+    @property
+    def sampler(self) -> str:
+        return self.design.sampler if self.design else "mc"
 
     @property
     def draws_per_second(self) -> float:
@@ -85,6 +92,7 @@ class Simulation:
     def to_dict(self, ci: float = 0.90) -> dict:
         return {
             "scenario": self.scenario.name, "draws": self.draws, "seed": self.seed,
+            "sampler": self.sampler, "replicates": len(self.replicates) or None,
             "threads": self.threads, "wall_seconds": self.wall_seconds,
             "summary": self.summary(ci).to_dict(orient="records"),
             "claims": self.claims().to_dict(orient="records"),
@@ -118,23 +126,40 @@ def _check_draws(draws: int) -> None:
 
 
 def sample(scenario: Scenario, draws: int, seed: int, start: int = 0,
-           names: tuple[str, ...] | None = None, threads: int | None = None) -> pd.DataFrame:
+           names: tuple[str, ...] | None = None, threads: int | None = None,
+           sampler: str = "mc", replicates: int | None = None) -> pd.DataFrame:
     """Draws ``start .. start+draws-1`` of every input and output (or of ``names``), as a frame.
 
-    Materialises everything: meant for inspection and tests, not for millions of draws.
+    Materialises everything: meant for inspection and tests, not for millions of draws. With
+    ``sampler`` lhs or sobol, ``draws`` is rounded as ``simulate`` rounds it, and the frame
+    holds the whole design (``start`` must be 0).
     """
     _check_draws(draws)
+    design = sampling.plan(sampler, draws, replicates)
+    if design.replicated:
+        if start:
+            raise McsimError("start: a Latin hypercube or Sobol' design is drawn whole")
+        draws = design.draws
     if names is None:
         names = tuple(dict.fromkeys(
             [*scenario.input_names, *(n for n, _ in scenario.derived),
              *(o.name for o in scenario.outputs)]))
     outputs = {o.name for o in scenario.outputs}
-    prog = compile_program(scenario, seed, keep=tuple(n for n in names if n not in outputs))
+    prog = _with_design(
+        compile_program(scenario, seed, keep=tuple(n for n in names if n not in outputs)),
+        design, int(seed))
     with _threads(threads) as n_threads:
         values = K.draw_values(*prog.kernel_args, _registers(prog, scenario, names), start,
                                draws, n_threads)
     return pd.DataFrame(values.T, columns=list(names),
                         index=pd.RangeIndex(start, start + draws, name="draw"))
+
+
+def _with_design(prog: Program, design: sampling.Plan, seed: int) -> Program:
+    """``prog`` drawing its uniforms by ``design`` (programs start as plain Monte Carlo)."""
+    if not design.replicated:
+        return prog
+    return replace(prog, design=sampling.design(design, seed, len(prog.keys)))
 
 
 def _registers(prog: Program, scenario: Scenario, names: tuple[str, ...]) -> np.ndarray:
@@ -170,7 +195,8 @@ def evaluate_at(scenario: Scenario, points: pd.DataFrame, names: tuple[str, ...]
 def simulate(scenario: Scenario, draws: int, seed: int | None = None,
              threads: int | None = None, batch_tiles: int | None = None,
              progress: Progress | None = None,
-             stop: Callable[[Simulation], bool] | None = None) -> Simulation:
+             stop: Callable[[Simulation], bool] | None = None,
+             sampler: str = "mc", replicates: int | None = None) -> Simulation:
     """Draw ``draws`` scenarios and reduce every output as they stream past.
 
     ``batch_tiles`` (tiles of 65,536 draws per kernel call) sets how often ``progress`` is
@@ -178,36 +204,73 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
     batch the result so far is passed to ``stop``, and the run ends when it returns true.
     Batches continue the same streams, so the result equals a run of the final size with
     the same seed (``Simulation.stopped`` says why it ended).
+
+    ``sampler`` is ``mc`` (plain Monte Carlo), ``lhs`` or ``sobol``; the last two run
+    ``replicates`` independent designs (``sampling.plan`` rounds ``draws`` to fit) and keep
+    each replicate's reductions, from which the standard errors are measured.
     """
     _check_draws(draws)
     seed = new_seed() if seed is None else seed
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise McsimError(f"seed: must be a whole number >= 0 (got {seed!r})")
+    design = sampling.plan(sampler, draws, replicates, auto_stop=stop is not None)
     t0 = time.perf_counter()
-    prog = compile_program(scenario, int(seed))
+    prog = _with_design(compile_program(scenario, int(seed)), design, int(seed))
     with _threads(threads) as n_threads:
         kernel_seconds = _ready_kernels(prog, n_threads)
-        layouts, shifts = _pilot(prog, min(draws, PILOT_DRAWS), n_threads)
-        done, reason = draws, "draws"
-        for done, state in _stream(prog, layouts, shifts, draws, n_threads, batch_tiles,
-                                   progress):
-            if stop is not None and done < draws:
-                partial = _result(scenario, done, seed, n_threads, 0.0, 0.0, layouts, shifts,
-                                  state, "converged")
-                if stop(partial):
-                    reason = "converged"
-                    break
+        layouts, shifts = _pilot(prog, min(design.draws, PILOT_DRAWS), n_threads)
+        if design.replicated:
+            state, reps = _replicates(prog, layouts, shifts, design, n_threads, batch_tiles,
+                                      progress, scenario)
+            done, reason = design.draws, "draws"
         else:
-            reason = "draws" if stop is None else "max-draws"
+            reps = ()
+            done, reason = draws, "draws"
+            state = _new_state(layouts, n_threads)
+            for done in _stream(prog, layouts, shifts, 0, draws, state, n_threads, batch_tiles,
+                                progress, draws):
+                if stop is not None and done < draws:
+                    partial = _result(scenario, done, seed, n_threads, 0.0, 0.0,
+                                      _outputs(scenario, layouts, shifts, state), "converged")
+                    if stop(partial):
+                        reason = "converged"
+                        break
+            else:
+                reason = "draws" if stop is None else "max-draws"
     wall = time.perf_counter() - t0
-    return _result(scenario, done, seed, n_threads, wall, kernel_seconds, layouts, shifts,
-                   state, reason)
+    return _result(scenario, done, seed, n_threads, wall, kernel_seconds,
+                   _outputs(scenario, layouts, shifts, state), reason, design, reps)
+
+
+def _replicates(prog: Program, layouts: list[Layout], shifts: np.ndarray,
+                design: sampling.Plan, n_threads: int, batch_tiles: int | None,
+                progress: Progress | None, scenario: Scenario):
+    """Run each replicate into fresh reductions, keep them, and pool them in replicate order."""
+    pooled = _new_state(layouts, n_threads)
+    reps = []
+    m = design.replicate_draws
+    for r in range(design.replicates):
+        state = _new_state(layouts, n_threads)
+        for _ in _stream(prog, layouts, shifts, r * m, (r + 1) * m, state, n_threads,
+                         batch_tiles, progress, design.draws):
+            pass
+        reps.append(_outputs(scenario, layouts, shifts, state))
+        _pool(pooled, state)
+    return pooled, tuple(reps)
 
 
 def _result(scenario: Scenario, draws: int, seed: int, n_threads: int, wall: float,
-            kernel_seconds: float, layouts: list[Layout], shifts: np.ndarray, state,
-            stopped: str) -> Simulation:
-    """A ``Simulation`` from the running reductions (copied, so streaming may go on)."""
+            kernel_seconds: float, outputs: dict[str, OutputStats], stopped: str,
+            design: sampling.Plan | None = None, replicates: tuple = ()) -> Simulation:
+    design = design or sampling.Plan("mc", 1, draws, draws)
+    return Simulation(scenario=scenario, draws=draws, seed=int(seed), threads=n_threads,
+                      wall_seconds=wall, outputs=outputs, kernel_seconds=kernel_seconds,
+                      stopped=stopped, design=design, replicates=replicates)
+
+
+def _outputs(scenario: Scenario, layouts: list[Layout], shifts: np.ndarray,
+             state) -> dict[str, OutputStats]:
+    """Each output's ``OutputStats`` from running reductions (copied, so streaming may go on)."""
     hist, totals, nonfinite = state
     merged = hist.sum(axis=0)
     offsets = np.cumsum([0] + [lay.n_bins for lay in layouts])
@@ -225,9 +288,7 @@ def _result(scenario: Scenario, draws: int, seed: int, n_threads: int, wall: flo
             histogram=Histogram(layouts[o], merged[offsets[o]:offsets[o + 1]],
                                 float(lo) if count else math.nan,
                                 float(hi) if count else math.nan))
-    return Simulation(scenario=scenario, draws=draws, seed=int(seed), threads=n_threads,
-                      wall_seconds=wall, outputs=outputs, kernel_seconds=kernel_seconds,
-                      stopped=stopped)
+    return outputs
 
 
 def _ready_kernels(prog: Program, n_threads: int) -> float:
@@ -238,7 +299,7 @@ def _ready_kernels(prog: Program, n_threads: int) -> float:
     K.draw_values(*prog.kernel_args, prog.out_regs, 0, 0, n_threads)
     K.reduce_tiles(*prog.kernel_args, prog.out_regs, np.zeros(n_out),
                    np.zeros((n_out, 4), dtype=np.int64), np.zeros(n_out, dtype=np.int64), 10,
-                   0, 0, 0, np.zeros((n_threads, 1), dtype=np.int64),
+                   0, 0, 0, 0, np.zeros((n_threads, 1), dtype=np.int64),
                    np.zeros((n_out, K.N_STATS)), np.zeros((n_threads, n_out), dtype=np.int64),
                    n_threads)
     return time.perf_counter() - t0
@@ -297,28 +358,44 @@ def _pilot(prog: Program, pilot: int, n_threads: int) -> tuple[list[Layout], np.
     return [Layout.from_pilot(row) for row in values], shifts
 
 
-def _stream(prog: Program, layouts: list[Layout], shifts: np.ndarray, draws: int,
-            n_threads: int, batch_tiles: int | None, progress: Progress | None):
-    """Run the tiles in batches; after each, yield the draws done and the running state
-    (per-lane histograms, totals, per-lane non-finite counts), updated in place."""
+def _new_state(layouts: list[Layout], n_threads: int):
+    """Empty running reductions: per-lane histograms, totals (count, shifted sum, shifted sum
+    of squares, min, max) and per-lane non-finite counts."""
+    n_out = len(layouts)
+    hist = np.zeros((n_threads, int(sum(lay.n_bins for lay in layouts))), dtype=np.int64)
+    totals = np.zeros((n_out, K.N_STATS))
+    totals[:, 3] = np.inf
+    totals[:, 4] = -np.inf
+    return hist, totals, np.zeros((n_threads, n_out), dtype=np.int64)
+
+
+def _pool(into, state) -> None:
+    """Add the reductions ``state`` to ``into`` (in place)."""
+    into[0][0] += state[0].sum(axis=0)
+    into[1][:, :3] += state[1][:, :3]
+    into[1][:, 3] = np.minimum(into[1][:, 3], state[1][:, 3])
+    into[1][:, 4] = np.maximum(into[1][:, 4], state[1][:, 4])
+    into[2][0] += state[2].sum(axis=0)
+
+
+def _stream(prog: Program, layouts: list[Layout], shifts: np.ndarray, begin: int, end: int,
+            state, n_threads: int, batch_tiles: int | None, progress: Progress | None,
+            total: int):
+    """Fold draws ``begin .. end-1`` into ``state`` in batches of tiles; after each batch,
+    yield the number of draws done (``total`` is the whole run's, for ``progress``)."""
+    hist, totals, nonfinite = state
     n_out = len(layouts)
     sizes = np.array([lay.n_bins for lay in layouts], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     layout_rows = np.array([lay.as_row() for lay in layouts], dtype=np.int64).reshape(n_out, 4)
-    hist = np.zeros((n_threads, int(sizes.sum())), dtype=np.int64)
-    totals = np.zeros((n_out, K.N_STATS))
-    totals[:, 3] = np.inf  # count, shifted sum, shifted sum of squares, min, max
-    totals[:, 4] = -np.inf
-    nonfinite = np.zeros((n_threads, n_out), dtype=np.int64)
-    n_tiles = -(-draws // K.TILE)
+    n_tiles = -(-(end - begin) // K.TILE)
     batch = batch_tiles or max(1, 8 * n_threads)
     sub_bits = layouts[0].sub_bits if layouts else 10
     for tile0 in range(0, n_tiles, batch):
         count = min(batch, n_tiles - tile0)
         K.reduce_tiles(*prog.kernel_args, prog.out_regs, shifts, layout_rows, offsets, sub_bits,
-                       draws, tile0, count, hist, totals, nonfinite, n_threads)
-        done = min((tile0 + count) * K.TILE, draws)
+                       begin, end, tile0, count, hist, totals, nonfinite, n_threads)
+        done = min(begin + (tile0 + count) * K.TILE, end)
         if progress is not None:
-            progress(done, draws)
-        yield done, (hist, totals, nonfinite)
-
+            progress(done, total)
+        yield done

@@ -65,6 +65,10 @@ def manifest(sim: Simulation, ci: float) -> dict:
         "correlation_repairs": [{"a": r.a, "b": r.b, "requested": r.requested,
                                  "repaired": r.repaired} for r in sim.scenario.repairs],
         "seed": sim.seed, "draws": sim.draws, "stopped": sim.stopped, "ci_level": ci,
+        "sampler": sim.sampler,
+        "replicates": len(sim.replicates) or None,
+        "errors": ("spread of independent replicates" if sim.replicates
+                   else "iid Monte Carlo formulas"),
         "threads": sim.threads,
         "wall_seconds": round(sim.wall_seconds, 4),
         "kernel_seconds": round(sim.kernel_seconds, 4),

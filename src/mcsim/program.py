@@ -9,13 +9,14 @@ literals and constant inputs become constant registers, filled once per thread.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _codes as K
 from .distributions import KernelSpec
 from .formula import Name, Node, Num, Op
+from .sampling import mc_design
 from .scenario import Scenario
 
 _OPCODES = {
@@ -41,10 +42,11 @@ class Program:
     out_regs: np.ndarray  # int64, one per scenario output
     named: dict[str, int]  # every quantity still held in a register at the end
     uniforms: dict[str, int]  # correlated inputs' copula uniforms, when asked to keep them
+    design: np.ndarray = field(default_factory=mc_design)  # uint64: see ``sampling.py``
 
     @property
     def kernel_args(self) -> tuple:
-        return (self.code, self.params, self.keys, self.tables, self.n_regs,
+        return (self.code, self.params, self.keys, self.design, self.tables, self.n_regs,
                 self.const_regs, self.const_vals)
 
 

@@ -59,23 +59,37 @@ def equal_tailed(sim: Simulation, output: str, ci: float) -> tuple[float, float]
     return float(lo), float(hi)
 
 
+def replicate_se(values: np.ndarray) -> np.ndarray:
+    """Standard error of a pooled estimate from its values in R independent replicates
+    (rows): their standard deviation over sqrt(R) (Owen, *Monte Carlo theory*, ch. 17)."""
+    values = np.asarray(values, dtype=float)
+    return values.std(axis=0, ddof=1) / math.sqrt(values.shape[0])
+
+
 def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
     """One row per output: mean (with its standard error), median, interval, extremes.
 
-    ``coarse`` is true when a reported quantile fell outside the histogram's fine range (it is
-    then only bounded by the exact min and max); widen the run's pilot or report it.
+    Standard errors come from the iid formulas for plain Monte Carlo, and from the spread
+    between replicates for Latin hypercube and Sobol' runs. ``coarse`` is true when a
+    reported quantile fell outside the histogram's fine range (it is then only bounded by the
+    exact min and max); widen the run's pilot or report it.
     """
     level = check_level(ci)
+    probs = np.array([0.5, (1 - level) / 2, (1 + level) / 2])
     rows = []
     for out in sim.scenario.outputs:
         st = sim.outputs[out.name]
-        probs = np.array([0.5, (1 - level) / 2, (1 + level) / 2])
         q, fine = st.histogram.quantile(probs)
-        se = quantile_se(st.histogram, probs)
+        if sim.replicates:
+            reps = [r[out.name] for r in sim.replicates]
+            mean_se = replicate_se([r.mean for r in reps])
+            se = replicate_se([r.histogram.quantile(probs)[0] for r in reps])
+        else:
+            mean_se = st.std / math.sqrt(st.count) if st.count > 1 else math.nan
+            se = quantile_se(st.histogram, probs)
         rows.append({
             "output": out.name, "label": out.label, "unit": out.unit,
-            "mean": st.mean,
-            "mean_se": st.std / math.sqrt(st.count) if st.count > 1 else math.nan,
+            "mean": st.mean, "mean_se": float(mean_se),
             "std": st.std, "median": q[0], "median_se": se[0], "ci_level": level,
             "ci_low": q[1], "ci_low_se": se[1], "ci_high": q[2], "ci_high_se": se[2],
             "min": st.minimum, "max": st.maximum, "count": st.count, "nonfinite": st.nonfinite,
@@ -86,12 +100,17 @@ def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
 
 def audit_claims(sim: Simulation) -> pd.DataFrame:
     """Where each claimed value falls: its percentile and the probability of exceeding it,
-    each with its binomial Monte Carlo standard error sqrt(F (1 - F) / n)."""
+    each with its Monte Carlo standard error: binomial, sqrt(F (1 - F) / n), for plain Monte
+    Carlo; the spread between replicates for Latin hypercube and Sobol' runs."""
     rows = []
     for claim in sim.scenario.claims:
         st = sim.outputs[claim.output]
         cdf = st.histogram.cdf(claim.value)
-        se = math.sqrt(cdf * (1 - cdf) / st.count) if st.count else math.nan
+        if sim.replicates:
+            se = float(replicate_se([r[claim.output].histogram.cdf(claim.value)
+                                     for r in sim.replicates]))
+        else:
+            se = math.sqrt(cdf * (1 - cdf) / st.count) if st.count else math.nan
         median = float(st.histogram.quantile(0.5)[0][0])
         rows.append({
             "claim": claim.name, "output": claim.output,

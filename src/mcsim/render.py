@@ -29,7 +29,11 @@ def run_header(sim: Simulation) -> str:
     s = sim.scenario
     kernels = (f"; {sim.kernel_seconds:.1f} s of it compiling or loading the kernels"
                if sim.kernel_seconds >= 0.05 else "")
-    return (f"{s.title}\n{s.path or s.name}: seed {sim.seed}, {sim.draws:,} draws, "
+    design = ""
+    if sim.replicates:
+        design = (f" ({sim.sampler}: {len(sim.replicates)} replicates of "
+                  f"{sim.draws // len(sim.replicates):,}; errors from their spread)")
+    return (f"{s.title}\n{s.path or s.name}: seed {sim.seed}, {sim.draws:,} draws{design}, "
             f"{sim.threads} thread{'s' if sim.threads != 1 else ''}, "
             f"{sim.wall_seconds:.2f} s ({format_rate(sim.draws_per_second)} draws/s{kernels})")
 
