@@ -139,3 +139,47 @@ def test_sensitivity_ranks_correlated_inputs_by_their_own_values():
     assert abs(rho["a"] - 1.0) < 1e-3
     assert abs(rho["b"] - 0.8) < 0.01
     assert abs(rho["c"]) < 0.01
+
+
+def _with_tables(tables):
+    return scenario_from_dict({
+        "schema": 1,
+        "inputs": {k: {**v, "unit": "u", "source": "test"} for k, v in INPUTS.items()},
+        "outputs": {"y": {"formula": " + ".join(INPUTS)}},
+        "correlations": tables,
+    })
+
+
+def test_a_matrix_is_the_same_as_its_pairs():
+    matrix = _with_tables([{"inputs": ["a", "b", "c"],
+                            "matrix": [[1, 0.6, 0.1], [0.6, 1, -0.3], [0.1, -0.3, 1]]}])
+    pairs = scenario()
+    assert {(c.a, c.b): c.spearman for c in matrix.correlations} == {
+        (c.a, c.b): c.spearman for c in pairs.correlations}
+    pd.testing.assert_frame_equal(sample(matrix, 5000, seed=3), sample(pairs, 5000, seed=3))
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"inputs": ["a", "b"], "matrix": [[1, 0.5], [0.4, 1]]},
+     "correlations[0].matrix[1][0]: must equal [0][1] (0.4 != 0.5)"),
+    ({"inputs": ["a", "b"], "matrix": [[1, 0.5], [0.5, 0.9]]},
+     "correlations[0].matrix[1][1]: the diagonal must be 1"),
+    ({"inputs": ["a", "b", "c"], "matrix": [[1, 0.5], [0.5, 1]]},
+     "correlations[0].matrix: must be 3 rows of 3 numbers"),
+    ({"inputs": ["a", "b"], "matrix": [[1, 1.5], [1.5, 1]]},
+     "correlations[0].matrix[0][1]: must be a number strictly between -1 and 1"),
+    ({"inputs": ["a", "b"], "matrix": [[1, 0.5], [0.5, 1]], "spearman": 0.5},
+     "give spearman (a pair) or matrix, not both"),
+    ({"inputs": ["a", "b", "a"], "matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]},
+     "'a' is named twice"),
+])
+def test_bad_matrices(table, message):
+    with pytest.raises(SpecError) as info:
+        _with_tables([table])
+    assert message in str(info.value)
+
+
+def test_a_pair_given_in_a_matrix_and_again_is_an_error():
+    with pytest.raises(SpecError, match="given once"):
+        _with_tables([{"inputs": ["a", "b", "c"], "matrix": [[1, .2, 0], [.2, 1, 0], [0, 0, 1]]},
+                      {"inputs": ["b", "a"], "spearman": 0.3}])

@@ -30,7 +30,7 @@ _RESERVED = {"min", "max", "exp", "log", "sqrt", "abs", "where", "clip", "and", 
              "if", "else", "True", "False", "None"}
 _TOP_KEYS = {"schema", "extends", "title", "description", "inputs", "derived", "outputs",
              "claims", "correlations"}
-_CORRELATION_KEYS = {"inputs", "spearman", "source", "note"}
+_CORRELATION_KEYS = {"inputs", "spearman", "matrix", "source", "note"}
 _MERGED_TABLES = ("inputs", "derived", "outputs", "claims")
 _INPUT_META = {"unit", "source", "note"}
 _OUTPUT_KEYS = {"formula", "unit", "label", "note"}
@@ -208,6 +208,8 @@ def _read_with_bases(p: Path, chain: list[Path]) -> tuple[dict[str, Any], bytes]
 
 
 def _correlations(raw: Any, inputs: tuple[Input, ...]) -> tuple[Correlation, ...]:
+    """``[[correlations]]``: one pair (``inputs = [a, b]``, ``spearman = r``) or a matrix
+    (``inputs = [a, b, c]``, ``matrix = [[1, r_ab, r_ac], ...]``) per table."""
     if not isinstance(raw, list):
         raise SpecError("correlations", "must be an array of tables: [[correlations]] with "
                                         "inputs = [a, b] and spearman = r")
@@ -217,30 +219,63 @@ def _correlations(raw: Any, inputs: tuple[Input, ...]) -> tuple[Correlation, ...
     for k, spec in enumerate(raw):
         key = f"correlations[{k}]"
         if not isinstance(spec, dict):
-            raise SpecError(key, "must be a table with inputs and spearman")
+            raise SpecError(key, "must be a table with inputs and spearman (or matrix)")
         _no_unknown(spec, _CORRELATION_KEYS, key)
-        pair = spec.get("inputs")
-        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str)
-                                                                  for p in pair)):
-            raise SpecError(f"{key}.inputs", "must name two inputs: inputs = [\"a\", \"b\"]")
-        for name in pair:
+        names = spec.get("inputs")
+        if "matrix" in spec:
+            if "spearman" in spec:
+                raise SpecError(key, "give spearman (a pair) or matrix, not both")
+            if not (isinstance(names, list) and len(names) >= 2
+                    and all(isinstance(p, str) for p in names)):
+                raise SpecError(f"{key}.inputs", "must name the matrix's inputs in order: "
+                                                 "inputs = [\"a\", \"b\", \"c\"]")
+            pairs = _matrix_pairs(spec["matrix"], names, f"{key}.matrix")
+        else:
+            if not (isinstance(names, list) and len(names) == 2
+                    and all(isinstance(p, str) for p in names)):
+                raise SpecError(f"{key}.inputs", "must name two inputs: inputs = [\"a\", \"b\"] "
+                                                 "(or several, with a matrix)")
+            pairs = [(names[0], names[1], spec.get("spearman"), f"{key}.spearman")]
+        for name in names:
             if name not in by_name:
                 close = difflib.get_close_matches(name, by_name, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise SpecError(f"{key}.inputs", f"unknown input {name!r}{hint}")
             if by_name[name].prior.is_constant:
                 raise SpecError(f"{key}.inputs", f"{name!r} is a constant; it cannot correlate")
-        if pair[0] == pair[1] or frozenset(pair) in seen:
-            raise SpecError(f"{key}.inputs", f"{pair[0]!r} and {pair[1]!r}: "
-                                             "a pair must be two inputs, given once")
-        seen.add(frozenset(pair))
-        rho = spec.get("spearman")
-        if isinstance(rho, bool) or not isinstance(rho, int | float) or not -1 < rho < 1:
-            raise SpecError(f"{key}.spearman", f"must be a number strictly between -1 and 1, "
-                                               f"got {rho!r}")
-        out.append(Correlation(pair[0], pair[1], float(rho),
-                               _text(spec, "source", key, required=False)))
+        if len(set(names)) < len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise SpecError(f"{key}.inputs", f"{twice!r} is named twice: a pair must be two "
+                                             "inputs, given once")
+        source = _text(spec, "source", key, required=False)
+        for a, b, rho, where in pairs:
+            if frozenset((a, b)) in seen:
+                raise SpecError(f"{key}.inputs", f"{a!r} and {b!r}: "
+                                                 "a pair must be two inputs, given once")
+            seen.add(frozenset((a, b)))
+            if isinstance(rho, bool) or not isinstance(rho, int | float) or not -1 < rho < 1:
+                raise SpecError(where, f"must be a number strictly between -1 and 1, "
+                                       f"got {rho!r}")
+            if rho != 0 or len(names) == 2:
+                out.append(Correlation(a, b, float(rho), source))
     return tuple(out)
+
+
+def _matrix_pairs(matrix: Any, names: list[str], key: str) -> list[tuple[str, str, Any, str]]:
+    """The pairs above the diagonal of a symmetric rank-correlation matrix with unit diagonal."""
+    n = len(names)
+    if not (isinstance(matrix, list) and len(matrix) == n
+            and all(isinstance(row, list) and len(row) == n for row in matrix)):
+        raise SpecError(key, f"must be {n} rows of {n} numbers, one per input")
+    for i in range(n):
+        if matrix[i][i] != 1:
+            raise SpecError(f"{key}[{i}][{i}]", f"the diagonal must be 1, got {matrix[i][i]!r}")
+        for j in range(i):
+            if matrix[i][j] != matrix[j][i]:
+                raise SpecError(f"{key}[{i}][{j}]", f"must equal [{j}][{i}] "
+                                                    f"({matrix[i][j]!r} != {matrix[j][i]!r})")
+    return [(names[i], names[j], matrix[i][j], f"{key}[{i}][{j}]")
+            for i in range(n) for j in range(i + 1, n)]
 
 
 def scenario_from_dict(data: dict[str, Any], name: str = "scenario",
