@@ -172,7 +172,8 @@ def test_help_and_version_compile_nothing():
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "try:\n    main(['run', '--help'])\nexcept SystemExit:\n    pass\n"
             "assert 'numba' not in sys.modules, 'help imported numba'\n"
-            "assert 'scipy' not in sys.modules, 'help imported scipy'\n")
+            "assert 'scipy' not in sys.modules, 'help imported scipy'\n"
+            "assert 'numpy' not in sys.modules, 'help imported numpy'\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "--draws" in proc.stdout

@@ -53,7 +53,11 @@ F_DISCRETE = 7  # table offset, n: cumulative weights then values
 F_SHIFTED_LOGNORMAL = 8  # median, sigma, scale, sign: median + sign scale expm1(sign sigma z)
 F_GIVEN = 9  # table offset: draw k takes the value tables[offset + k] (evaluation at set points)
 
-# Sampling designs (``design[0]`` of the kernel's design array, see ``sampling.py``).
+# Sampling designs (``design[0]`` of the kernel's design array, see ``sampling.py``); the
+# names and the default replicate count live here too so that the CLI can offer them
+# without importing numpy.
+SAMPLERS = ("mc", "lhs", "sobol")
+DEFAULT_REPLICATES = 10
 DESIGN_MC = 0  # plain Monte Carlo: uniform01(key, k)
 DESIGN_LHS = 1  # Latin hypercube per replicate of ``design[1]`` draws (keyed permutations)
 DESIGN_SOBOL = 2  # scrambled Sobol' per replicate: shift and 32 direction words per stream

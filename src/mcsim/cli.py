@@ -7,9 +7,8 @@ import sys
 
 import click
 
-from . import sampling
+from ._codes import DEFAULT_REPLICATES, SAMPLERS
 from .errors import McsimError
-from .sampling import DEFAULT_REPLICATES, SAMPLERS
 
 CI_HELP = "credible level of the equal-tailed interval, in percent (default 90)"
 
@@ -63,7 +62,7 @@ def cli() -> None:
 def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correlations,
         sampler, replicates, quiet) -> None:
     """Simulate SCENARIO (a file, or a built-in name; default: deepseek) and report."""
-    from . import engine, export, reduce, render
+    from . import engine, export, reduce, render, sampling
     from .scenario import load_scenario
 
     level = reduce.check_level(ci)

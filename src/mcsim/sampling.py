@@ -26,8 +26,8 @@ import numpy as np
 from . import _codes as C
 from .errors import McsimError
 
-SAMPLERS = ("mc", "lhs", "sobol")
-DEFAULT_REPLICATES = 10
+SAMPLERS = C.SAMPLERS
+DEFAULT_REPLICATES = C.DEFAULT_REPLICATES
 _KIND = {"mc": C.DESIGN_MC, "lhs": C.DESIGN_LHS, "sobol": C.DESIGN_SOBOL}
 _MAX_REPLICATE = 2**C.SOBOL_BITS  # points per replicate (Sobol' with 32-bit directions)
 
