@@ -80,8 +80,10 @@ def manifest(sim: Simulation, ci: float) -> dict:
 
 
 def write_results(sim: Simulation, out_dir: str | Path, ci: float,
-                  summary: pd.DataFrame | None = None, claims: pd.DataFrame | None = None) -> Path:
-    """Write summary.csv, claims.csv and manifest.json into ``out_dir``, all or nothing.
+                  summary: pd.DataFrame | None = None, claims: pd.DataFrame | None = None,
+                  extra: dict[str, str | bytes] | None = None) -> Path:
+    """Write summary.csv, claims.csv and manifest.json (and ``extra`` files, such as charts)
+    into ``out_dir``, all or nothing.
 
     Pass the ``summary`` and ``claims`` frames already shown to the user, so that the files
     hold exactly what was printed.
@@ -92,12 +94,13 @@ def write_results(sim: Simulation, out_dir: str | Path, ci: float,
         "summary.csv": summary.to_csv(index=False),
         "claims.csv": claims.to_csv(index=False),
         "manifest.json": json.dumps(manifest(sim, ci), indent=2) + "\n",
+        **(extra or {}),
     }
     return write_files(Path(out_dir), files)
 
 
-def write_files(out_dir: Path, files: dict[str, str]) -> Path:
-    """Create ``out_dir`` with ``files`` (name -> text) atomically.
+def write_files(out_dir: Path, files: dict[str, str | bytes]) -> Path:
+    """Create ``out_dir`` with ``files`` (relative name -> text or bytes) atomically.
 
     A new folder is built under a temporary name beside it and renamed into place. In an
     existing folder every file is first written under a temporary name; then all are renamed
@@ -113,8 +116,9 @@ def write_files(out_dir: Path, files: dict[str, str]) -> Path:
             return out_dir
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
         try:
-            for name, text in files.items():
-                (tmp / name).write_text(text, encoding="utf-8")
+            for name, data in files.items():
+                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / name).write_bytes(_encode(data))
             tmp.rename(out_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -135,13 +139,20 @@ def write_csv(frame, path: str | Path, option: str = "--csv") -> Path:
     return path
 
 
-def _replace_all(folder: Path, files: dict[str, str]) -> None:
+def _encode(data: str | bytes) -> bytes:
+    return data if isinstance(data, bytes) else data.encode("utf-8")
+
+
+def _replace_all(folder: Path, files: dict[str, str | bytes]) -> None:
     temps: dict[str, str] = {}
     try:
-        for name, text in files.items():
-            fd, temps[name] = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
+        for name, data in files.items():
+            target = folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, temps[name] = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                               dir=target.parent)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(_encode(data))
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             for name, tmp in temps.items():
