@@ -52,13 +52,22 @@ def cli() -> None:
               help="with --until: stop here even if not converged")
 @click.option("--repair-correlations", is_flag=True,
               help="replace an invalid correlation matrix by the nearest valid one")
+@click.option("--plot", "plot", is_flag=True,
+              help="also draw each output's distribution (and the ratios' exceedance curves) "
+                   "into charts/ in the results folder; needs matplotlib")
+@click.option("--plot-format", type=click.Choice(["png", "svg", "pdf"]), default="png",
+              show_default=True, help="image format of the --plot charts")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
-def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correlations,
-        quiet) -> None:
+def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correlations, plot,
+        plot_format, quiet) -> None:
     """Simulate SCENARIO (a file, or a built-in name; default: deepseek) and report."""
     from . import engine, export, reduce, render
     from .scenario import load_scenario
 
+    if plot:
+        from .plot import require_matplotlib
+
+        require_matplotlib()  # before the run, not after it
     level = reduce.check_level(ci)
     targets = [reduce.parse_target(t) for t in until]
     sc = load_scenario(scenario, repair=repair_correlations)
@@ -84,9 +93,17 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
     if sc.correlations:
         click.echo()
         click.echo(render.correlations_text(reduce.rank_correlations(sim), sc.repairs))
+    charts = {}
+    if plot:
+        from .plot import output_charts
+
+        charts = {f"charts/{c.filename}": c.data for c in output_charts([sim], level,
+                                                                         plot_format)}
     folder = export.write_results(sim, folder or export.default_out_dir(sc.name), level,
-                                  summary, claims)
+                                  summary, claims, charts)
     click.echo(f"\nwrote {folder}/summary.csv, claims.csv, manifest.json")
+    if charts:
+        click.echo(f"wrote {len(charts)} charts in {folder}/charts/")
 
 
 @cli.command()

@@ -96,15 +96,19 @@ def write_results(sim: Simulation, out_dir: str | Path, ci: float,
         "manifest.json": json.dumps(manifest(sim, ci), indent=2) + "\n",
         **(extra or {}),
     }
-    return write_files(Path(out_dir), files)
+    return write_files(Path(out_dir), files, owned=(CHARTS,))
 
 
-def write_files(out_dir: Path, files: dict[str, str | bytes]) -> Path:
+CHARTS = "charts"  # the subfolder of a results folder that holds run --plot's charts
+
+
+def write_files(out_dir: Path, files: dict[str, str | bytes], owned: tuple[str, ...] = ()) -> Path:
     """Create ``out_dir`` with ``files`` (relative name -> text or bytes) atomically.
 
     A new folder is built under a temporary name beside it and renamed into place. In an
     existing folder every file is first written under a temporary name; then all are renamed
-    over the old ones with Ctrl-C held off, so the folder never mixes two runs.
+    over the old ones with Ctrl-C held off, and files of an earlier run left in the ``owned``
+    subfolders are removed, so the folder never mixes two runs.
     """
     parent = out_dir.parent
     try:
@@ -112,7 +116,7 @@ def write_files(out_dir: Path, files: dict[str, str | bytes]) -> Path:
         if out_dir.exists():
             if not out_dir.is_dir():
                 raise McsimError(f"--out: {out_dir} exists and is not a folder")
-            _replace_all(out_dir, files)
+            _replace_all(out_dir, files, owned)
             return out_dir
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
         try:
@@ -143,7 +147,7 @@ def _encode(data: str | bytes) -> bytes:
     return data if isinstance(data, bytes) else data.encode("utf-8")
 
 
-def _replace_all(folder: Path, files: dict[str, str | bytes]) -> None:
+def _replace_all(folder: Path, files: dict[str, str | bytes], owned: tuple[str, ...]) -> None:
     temps: dict[str, str] = {}
     try:
         for name, data in files.items():
@@ -157,6 +161,13 @@ def _replace_all(folder: Path, files: dict[str, str | bytes]) -> None:
         try:
             for name, tmp in temps.items():
                 os.replace(tmp, folder / name)
+            new = {(folder / name).resolve() for name in files}
+            for sub in owned:
+                for stale in sorted((folder / sub).glob("*")):
+                    if stale.is_file() and stale.resolve() not in new:
+                        stale.unlink()
+                if (folder / sub).is_dir() and not any((folder / sub).iterdir()):
+                    (folder / sub).rmdir()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
     finally:
