@@ -173,6 +173,57 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_p
         click.echo(f"wrote {tornado_chart(tor, plot_path)}")
 
 
+@cli.command()
+@click.argument("scenarios", nargs=-1)
+@click.option("--draws", "-n", type=_Count(), default="1M", show_default=True,
+              help="draws per scenario: 10M, 2.5M, 1e7, 1_000_000, 1B")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="random seed, the same for every scenario (printed when not given)")
+@click.option("--ci", type=float, default=90.0, show_default=True, help=CI_HELP)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="report folder (default results/<scenario>-report-<UTC time>/)")
+@click.option("--tornado", "tornado_outputs", multiple=True, metavar="OUTPUT",
+              help="draw the tornado of this output (repeatable; default: the outputs that "
+                   "claims speak about)")
+@click.option("--tornado-draws", type=_Count(), default="500k", show_default=True,
+              help="draws per tornado (at most --draws)")
+@click.option("--replicates", type=click.IntRange(min=2), default=20, show_default=True,
+              help="paired sub-runs behind the error of a difference of medians "
+                   "(several scenarios)")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="parallel threads")
+@click.option("--repair-correlations", is_flag=True,
+              help="replace an invalid correlation matrix by the nearest valid one")
+@click.option("--quiet", "-q", is_flag=True, help="no progress messages")
+def report(scenarios, draws, seed, ci, out, tornado_outputs, tornado_draws, replicates, threads,
+           repair_correlations, quiet) -> None:
+    """One self-contained HTML page for SCENARIO(s) (default: deepseek): settings, tables,
+    inputs with priors and sources, distribution charts with the claims, tornados. Several
+    scenarios are drawn with the same seed and compared."""
+    from . import engine, export
+    from . import report as rep
+    from .plot import require_matplotlib
+    from .reduce import check_level
+    from .scenario import load_scenario
+
+    level = check_level(ci)
+    require_matplotlib()  # before the runs, not after them
+    loaded = [load_scenario(s, repair=repair_correlations) for s in scenarios or [None]]
+    rep.check_scenarios(loaded, tornado_outputs)
+    folder = export.check_out_dir(out) if out else None
+    seed = engine.new_seed() if seed is None else seed
+
+    def log(message: str) -> None:
+        if not quiet:
+            click.echo(f"mcsim report: {message}", err=True)
+
+    result = rep.build_report(loaded, draws, seed, level, tornado_outputs, tornado_draws,
+                              replicates, threads, log)
+    name = "-vs-".join(sc.name for sc in loaded)
+    folder = rep.write_report(result, folder or export.default_out_dir(f"{name}-report"))
+    click.echo(f"{' vs '.join(sc.name for sc in loaded)}: seed {seed}, {draws:,} draws")
+    click.echo(f"wrote {folder}/index.html, {', '.join(list(result.files())[1:])}")
+
+
 def _percentiles(text: str) -> tuple[float, float]:
     try:
         lo, hi = (float(x) for x in text.split(","))

@@ -120,6 +120,7 @@ def write_files(out_dir: Path, files: dict[str, str | bytes], owned: tuple[str, 
             return out_dir
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
         try:
+            tmp.chmod(0o777 & ~_umask())  # mkdtemp's folder is private; results are not
             for name, data in files.items():
                 (tmp / name).parent.mkdir(parents=True, exist_ok=True)
                 (tmp / name).write_bytes(_encode(data))
@@ -141,6 +142,12 @@ def write_csv(frame, path: str | Path, option: str = "--csv") -> Path:
     except OSError as err:
         raise McsimError(f"{option}: cannot write {path}: {err.strerror or err}") from None
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _encode(data: str | bytes) -> bytes:

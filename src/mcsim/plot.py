@@ -107,6 +107,13 @@ def figure_bytes(fig, fmt: str = "png", tight: bool = False) -> bytes:
     return buffer.getvalue()
 
 
+def image_size(data: bytes) -> tuple[int, int]:
+    """Width and height in pixels of a PNG (from its header), else (0, 0)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return 0, 0
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 # ---------------------------------------------------------------- what the charts show
 
 
@@ -357,7 +364,8 @@ def tornado_figure(tor: Tornado, top: int = 15):
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_xlabel(f"{method} ({tor.output})")
     ax.set_yticks(y, rows["input"].tolist())
-    ax.set_title(f"Tornado: {tor.output} by {method} ({tor.draws:,} draws, seed {tor.seed})",
+    ax.set_title(f"Tornado: {tor.output} ({tor.scenario}) by {method} ({tor.draws:,} draws, "
+                 f"seed {tor.seed})",
                  fontsize=10)
     fig.tight_layout()
     return fig
@@ -391,16 +399,12 @@ class Chart:
         return f"{self.output}{suffix}.{self.format}"
 
 
-def common_outputs(sims: Sequence[Simulation]) -> list[str]:
-    """The outputs every simulation has, in the first one's order."""
-    names = [o.name for o in sims[0].scenario.outputs]
-    return [n for n in names if all(n in s.outputs for s in sims[1:])]
-
-
 def output_charts(sims: Sequence[Simulation], ci: float = 0.90, fmt: str = "png",
                   outputs: Sequence[str] | None = None) -> list[Chart]:
     """The distribution chart of every output common to ``sims`` (or of ``outputs``), and the
     exceedance curve of every ratio (unit "x")."""
+    from .compare import common_outputs
+
     charts = []
     for name in common_outputs(sims) if outputs is None else outputs:
         charts.append(Chart(name, "distribution", fmt,
