@@ -10,6 +10,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,7 +82,7 @@ def manifest(sim: Simulation, ci: float) -> dict:
 
 def write_results(sim: Simulation, out_dir: str | Path, ci: float,
                   summary: pd.DataFrame | None = None, claims: pd.DataFrame | None = None,
-                  extra: dict[str, str | bytes] | None = None) -> Path:
+                  extra: Mapping[str, str | bytes] | None = None) -> Path:
     """Write summary.csv, claims.csv and manifest.json (and ``extra`` files, such as charts)
     into ``out_dir``, all or nothing.
 
@@ -102,7 +103,8 @@ def write_results(sim: Simulation, out_dir: str | Path, ci: float,
 CHARTS = "charts"  # the subfolder of a results folder that holds run --plot's charts
 
 
-def write_files(out_dir: Path, files: dict[str, str | bytes], owned: tuple[str, ...] = ()) -> Path:
+def write_files(out_dir: Path, files: Mapping[str, str | bytes],
+                owned: tuple[str, ...] = ()) -> Path:
     """Create ``out_dir`` with ``files`` (relative name -> text or bytes) atomically.
 
     A new folder is built under a temporary name beside it and renamed into place. In an
@@ -154,7 +156,8 @@ def _encode(data: str | bytes) -> bytes:
     return data if isinstance(data, bytes) else data.encode("utf-8")
 
 
-def _replace_all(folder: Path, files: dict[str, str | bytes], owned: tuple[str, ...]) -> None:
+def _replace_all(folder: Path, files: Mapping[str, str | bytes],
+                 owned: tuple[str, ...]) -> None:
     temps: dict[str, str] = {}
     try:
         for name, data in files.items():

@@ -133,7 +133,7 @@ class Axis:
 def choose_axis(histograms: Sequence[Histogram], marks: Sequence[float] = ()) -> Axis:
     """An axis over the 0.1th to 99.9th percentile of every histogram and every mark (claim);
     log when all of it is positive and its ends are more than ``LOG_SPAN`` apart."""
-    ends = [h.quantile([TAIL, 1 - TAIL])[0] for h in histograms if h.total]
+    ends = [h.quantile(np.array([TAIL, 1 - TAIL]))[0] for h in histograms if h.total]
     values = np.concatenate([*ends, np.asarray(marks, dtype=float)]) if ends else np.asarray(
         marks, dtype=float)
     values = values[np.isfinite(values)]
@@ -182,7 +182,7 @@ def _series(sims: Sequence[Simulation], output: str,
     series = []
     for sim in sims:
         st = sim.outputs[output]
-        q = st.histogram.quantile([0.5, (1 - level) / 2, (1 + level) / 2])[0]
+        q = st.histogram.quantile(np.array([0.5, (1 - level) / 2, (1 + level) / 2]))[0]
         series.append(Series(sim.scenario.name, st.histogram, float(q[0]), float(q[1]),
                              float(q[2])))
     values: dict[str, float] = {}
