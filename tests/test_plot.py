@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -200,8 +201,7 @@ def test_charts_are_drawn_headless_with_agg(tmp_path):
             "(chart,) = plot.output_charts([sim])\n"
             "assert chart.data[:4] == b'\\x89PNG'\n"
             "print(matplotlib.get_backend())\n")
-    env = {k: v for k, v in __import__("os").environ.items()
-           if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env["MPLBACKEND"] = "TkAgg"
     env["PYTHONPATH"] = ":".join(sys.path)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -212,35 +212,6 @@ def test_charts_are_drawn_headless_with_agg(tmp_path):
 
 # ---------------------------------------------------------------- run --plot
 
-
-SCENARIO = """
-schema = 1
-title = "plot test"
-[inputs.x]
-p5 = 1
-p95 = 10
-unit = "USD"
-source = "test"
-[outputs.cost]
-formula = "x * 1e6"
-unit = "USD"
-label = "Cost"
-[outputs.ratio]
-formula = "x * 1e6 / 2e5"
-unit = "x"
-label = "Ratio"
-[claims.big]
-output = "ratio"
-value = 40
-source = "someone"
-"""
-
-
-@pytest.fixture()
-def scenario_file(tmp_path):
-    path = tmp_path / "view.toml"
-    path.write_text(SCENARIO)
-    return path
 
 
 def test_run_plot_writes_the_charts_with_the_results(scenario_file, tmp_path):

@@ -10,6 +10,7 @@ import click
 from .errors import McsimError
 
 CI_HELP = "credible level of the equal-tailed interval, in percent (default 90)"
+SEED_HELP = "random seed (printed when not given, so a run can be repeated)"
 
 
 class _Count(click.ParamType):
@@ -22,6 +23,19 @@ class _Count(click.ParamType):
             return parse_count(value, f"--{param.name}" if param else "count")
         except McsimError as err:
             self.fail(str(err).split(": ", 1)[-1], param, ctx)
+
+
+def _seed(text: str = SEED_HELP):
+    return click.option("--seed", type=click.IntRange(min=0), default=None, help=text)
+
+
+def _threads(text: str = "parallel threads"):
+    return click.option("--threads", type=click.IntRange(min=1), default=None, help=text)
+
+
+_ci = click.option("--ci", type=float, default=90.0, show_default=True, help=CI_HELP)
+_repair = click.option("--repair-correlations", is_flag=True,
+                       help="replace an invalid correlation matrix by the nearest valid one")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,20 +52,17 @@ def cli() -> None:
 @click.argument("scenario", required=False)
 @click.option("--draws", "-n", type=_Count(), default="1M", show_default=True,
               help="number of draws: 10M, 2.5M, 1e7, 1_000_000, 1B")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
-              help="random seed (printed when not given, so a run can be repeated)")
-@click.option("--ci", type=float, default=90.0, show_default=True, help=CI_HELP)
+@_seed()
+@_ci
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="results folder (default results/<scenario>-<UTC time>/)")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="parallel threads (default: all cores)")
+@_threads("parallel threads (default: all cores)")
 @click.option("--until", "until", multiple=True, metavar="STAT:TOL",
               help="keep drawing until this Monte Carlo error is reached, e.g. p95:0.5%, "
                    "mean:0.1%, median:1%@99, tco.ci:0.5% (repeatable; --draws is ignored)")
 @click.option("--max-draws", type=_Count(), default="100M", show_default=True,
               help="with --until: stop here even if not converged")
-@click.option("--repair-correlations", is_flag=True,
-              help="replace an invalid correlation matrix by the nearest valid one")
+@_repair
 @click.option("--plot", "plot", is_flag=True,
               help="also draw each output's distribution (and the ratios' exceedance curves) "
                    "into charts/ in the results folder; needs matplotlib")
@@ -108,8 +119,7 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
 
 @cli.command()
 @click.argument("scenario", required=False)
-@click.option("--repair-correlations", is_flag=True,
-              help="replace an invalid correlation matrix by the nearest valid one")
+@_repair
 def check(scenario, repair_correlations) -> None:
     """Validate SCENARIO and list its inputs with p5/p50/p95 and sources (no simulation)."""
     from .render import check_text
@@ -124,8 +134,7 @@ def check(scenario, repair_correlations) -> None:
               help="the output to explain (see `mcsim check` for the names)")
 @click.option("--draws", "-n", type=_Count(), default="2M", show_default=True,
               help="number of draws")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
-              help="random seed (printed when not given)")
+@_seed("random seed (printed when not given)")
 @click.option("--methods", default="binned,swing,spearman,ctv,s1,tail", show_default=True,
               help="comma-separated methods; inputs are ranked by the first")
 @click.option("--percentiles", default="10,90", show_default=True,
@@ -136,9 +145,8 @@ def check(scenario, repair_correlations) -> None:
               help="write the tidy table (one row per input and method) here")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="draw the tornado chart here (.png, .svg or .pdf; needs matplotlib)")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="parallel threads")
-@click.option("--repair-correlations", is_flag=True,
-              help="replace an invalid correlation matrix by the nearest valid one")
+@_threads()
+@_repair
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_path, plot_path,
                 threads, repair_correlations, quiet) -> None:
@@ -177,9 +185,8 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_p
 @click.argument("scenarios", nargs=-1)
 @click.option("--draws", "-n", type=_Count(), default="1M", show_default=True,
               help="draws per scenario: 10M, 2.5M, 1e7, 1_000_000, 1B")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
-              help="random seed, the same for every scenario (printed when not given)")
-@click.option("--ci", type=float, default=90.0, show_default=True, help=CI_HELP)
+@_seed("random seed, the same for every scenario (printed when not given)")
+@_ci
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="report folder (default results/<scenario>-report-<UTC time>/)")
 @click.option("--tornado", "tornado_outputs", multiple=True, metavar="OUTPUT",
@@ -190,9 +197,8 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_p
 @click.option("--replicates", type=click.IntRange(min=2), default=20, show_default=True,
               help="paired sub-runs behind the error of a difference of medians "
                    "(several scenarios)")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="parallel threads")
-@click.option("--repair-correlations", is_flag=True,
-              help="replace an invalid correlation matrix by the nearest valid one")
+@_threads()
+@_repair
 @click.option("--quiet", "-q", is_flag=True, help="no progress messages")
 def report(scenarios, draws, seed, ci, out, tornado_outputs, tornado_draws, replicates, threads,
            repair_correlations, quiet) -> None:

@@ -260,13 +260,29 @@ def _figure(plt):
     return plt.subplots(figsize=FIGSIZE, dpi=DPI, layout="constrained")
 
 
+@dataclass(frozen=True)
+class _View:
+    """What a chart of one output in several simulations draws on."""
+
+    level: float
+    unit: str
+    series: list[Series]
+    marks: list[Mark]
+    axis: Axis
+
+
+def _view(sims: Sequence[Simulation], output: str, ci: float) -> _View:
+    level = check_level(ci)
+    series, marks = _series(sims, output, level)
+    axis = choose_axis([s.histogram for s in series], [m.value for m in marks])
+    return _View(level, sims[0].scenario.output(output).unit, series, marks, axis)
+
+
 def distribution_figure(sims: Sequence[Simulation], output: str, ci: float = 0.90):
     """The distribution of ``output`` in each simulation (overlaid), as a matplotlib Figure."""
     plt = _pyplot()
-    level = check_level(ci)
-    series, marks = _series(sims, output, level)
-    unit = sims[0].scenario.output(output).unit
-    axis = choose_axis([s.histogram for s in series], [m.value for m in marks])
+    v = _view(sims, output, ci)
+    level, unit, series, marks, axis = v.level, v.unit, v.series, v.marks, v.axis
     edges = axis.grid(plot_bins(sims[0].draws) + 1)
     single = len(series) == 1
     with plt.rc_context(_STYLE):
@@ -308,10 +324,8 @@ def distribution_figure(sims: Sequence[Simulation], output: str, ci: float = 0.9
 def exceedance_figure(sims: Sequence[Simulation], output: str, ci: float = 0.90):
     """P(``output`` > x) in each simulation, with the claims marked, as a matplotlib Figure."""
     plt = _pyplot()
-    level = check_level(ci)
-    series, marks = _series(sims, output, level)
-    unit = sims[0].scenario.output(output).unit
-    axis = choose_axis([s.histogram for s in series], [m.value for m in marks])
+    v = _view(sims, output, ci)
+    unit, series, marks, axis = v.unit, v.series, v.marks, v.axis
     xs = axis.grid(400)
     with plt.rc_context(_STYLE):
         fig, ax = _figure(plt)
