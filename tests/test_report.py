@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from html.parser import HTMLParser
 
 import pandas as pd
@@ -266,6 +267,63 @@ def test_several_scenarios_are_overlaid_and_compared(multi, files, tmp_path):
                         "Tornado of capex (base)", "Tornado of capex (view)"]
     assert sorted(p.name for p in out.iterdir()) == [
         "claims.csv", "comparison.csv", "index.html", "manifest.json", "summary.csv"]
+
+
+AWKWARD = """
+schema = 1
+title = "Awkward outputs"
+[inputs.x]
+dist = "constant"
+value = 3
+unit = "USD"
+source = "fixed"
+[inputs.z]
+dist = "normal"
+loc = 0
+scale = 1
+unit = "1"
+source = "noise"
+[outputs.bad]
+formula = "1 / (x - x) - 1 / (x - x)"
+unit = "x"
+[outputs.const]
+formula = "x"
+unit = "USD"
+[outputs.signed]
+formula = "z * 1e6"
+unit = "USD"
+[claims.c]
+output = "bad"
+value = 2
+source = "t"
+[claims.neg]
+output = "signed"
+value = -3e6
+source = "t"
+"""
+
+
+def test_awkward_outputs_still_make_a_page(tmp_path):
+    """No finite draw, a constant, both signs: charts say so, tornados explain their absence."""
+    path = tmp_path / "awkward.toml"
+    path.write_text(AWKWARD)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        result = CliRunner().invoke(cli, ["report", str(path), "-n", "20k", "--seed", "1",
+                                          "--tornado", "bad", "--tornado", "const",
+                                          "--tornado", "signed", "--tornado-draws", "5k",
+                                          "--out", str(tmp_path / "r"), "-q"])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "r" / "index.html").read_text()
+    assert "no tornado (bad: fewer than two finite draws; nothing to rank)" in text
+    assert "no tornado (const: the output is constant (3); nothing to rank)" in text
+    assert "bad: 20,000 non-finite draws (e.g. a division by zero)" in text
+    page = _Page(text)
+    assert page.cell("median", output="bad")["text"].startswith("n/a")
+    assert page.cell("median", output="const")["value"] == 3.0
+    assert [img["alt"] for img in page.images if img["alt"].startswith("Tornado")] == [
+        "Tornado of signed (awkward)"]
 
 
 def test_priors_read_as_a_person_says_them():

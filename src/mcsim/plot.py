@@ -316,8 +316,9 @@ def distribution_figure(sims: Sequence[Simulation], output: str, ci: float = 0.9
 
         _claim_lines(ax, marks, unit, axis, describe)
         _decorate(ax, sims, output, axis, f"% of draws per bin ({len(edges) - 1} bins)")
-        fig.legend(loc="outside lower left", ncols=1 if not single else 2, fontsize=8,
-                   frameon=False)
+        if ax.get_legend_handles_labels()[0]:  # none when no draw is finite
+            fig.legend(loc="outside lower left", ncols=1 if not single else 2, fontsize=8,
+                       frameon=False)
     return fig
 
 
