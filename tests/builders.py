@@ -4,6 +4,7 @@ CLI entry point called as a user would call it."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +36,39 @@ def run_main(args, monkeypatch, capsys):
         raise SystemExit(0)
     out = capsys.readouterr()
     return info.value.code, out.out, out.err
+
+
+CLI_SCENARIO = """
+schema = 1
+title = "CLI test"
+[inputs.x]
+p5 = 1
+p95 = 10
+unit = "USD"
+source = "test"
+[inputs.y]
+dist = "uniform"
+min = 0
+max = 2
+unit = "x"
+source = "test"
+[outputs.cost]
+formula = "x * 1e6"
+unit = "USD"
+label = "Cost"
+[outputs.ratio]
+formula = "x / y"
+unit = "x"
+label = "Ratio"
+[claims.big]
+output = "cost"
+value = 5e6
+source = "someone"
+"""
+
+
+def write_scenario(folder: Path, text: str = CLI_SCENARIO, name: str = "view.toml") -> Path:
+    """A scenario file in ``folder`` (by default two inputs, a cost and a ratio, one claim)."""
+    path = folder / name
+    path.write_text(text)
+    return path

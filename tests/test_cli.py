@@ -10,46 +10,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from builders import CLI_SCENARIO as SCENARIO
 from builders import run_main
 from mcsim.cli import cli
 from mcsim.engine import simulate
 from mcsim.scenario import load_scenario
 from mcsim.units import format_percent, format_value
-
-SCENARIO = """
-schema = 1
-title = "CLI test"
-[inputs.x]
-p5 = 1
-p95 = 10
-unit = "USD"
-source = "test"
-[inputs.y]
-dist = "uniform"
-min = 0
-max = 2
-unit = "x"
-source = "test"
-[outputs.cost]
-formula = "x * 1e6"
-unit = "USD"
-label = "Cost"
-[outputs.ratio]
-formula = "x / y"
-unit = "x"
-label = "Ratio"
-[claims.big]
-output = "cost"
-value = 5e6
-source = "someone"
-"""
-
-
-@pytest.fixture()
-def scenario_file(tmp_path):
-    path = tmp_path / "view.toml"
-    path.write_text(SCENARIO)
-    return path
 
 
 def test_run_prints_and_writes_what_the_library_returns(scenario_file, tmp_path):

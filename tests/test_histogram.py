@@ -171,6 +171,21 @@ def test_cdf_matches_the_empirical_cdf(run, name):
     assert hist.cdf(float(x[-1])) == 1.0
 
 
+@pytest.mark.parametrize("name", [*CONTINUOUS, "k_out"])
+def test_cdf_at_many_points_is_the_cdf_at_each(run, name):
+    sim, frame = run
+    hist = sim.outputs[name].histogram
+    x = _finite(frame, name)
+    points = np.concatenate([x[:: x.size // 40], [x[0] - 1, x[-1], x[-1] + 1, 0.0, np.inf,
+                                                  -np.inf, np.nan]])
+    many = hist.cdf_at(points)
+    assert many.shape == points.shape
+    for v, f in zip(points, many, strict=True):
+        one = hist.cdf(float(v))
+        assert f == one or (np.isnan(f) and np.isnan(one))
+    assert np.all(np.diff(hist.cdf_at(np.sort(x[:: x.size // 200]))) >= 0)
+
+
 ATOMS = [
     pytest.param("gain", 0.0, id="zero-atom"),
     pytest.param("k_out", 1.0, id="discrete-1"),

@@ -11,6 +11,7 @@ from ._codes import DEFAULT_REPLICATES, SAMPLERS
 from .errors import McsimError
 
 CI_HELP = "credible level of the equal-tailed interval, in percent (default 90)"
+SEED_HELP = "random seed (printed when not given, so a run can be repeated)"
 
 
 class _Count(click.ParamType):
@@ -23,6 +24,19 @@ class _Count(click.ParamType):
             return parse_count(value, f"--{param.name}" if param else "count")
         except McsimError as err:
             self.fail(str(err).split(": ", 1)[-1], param, ctx)
+
+
+def _seed(text: str = SEED_HELP):
+    return click.option("--seed", type=click.IntRange(min=0), default=None, help=text)
+
+
+def _threads(text: str = "parallel threads"):
+    return click.option("--threads", type=click.IntRange(min=1), default=None, help=text)
+
+
+_ci = click.option("--ci", type=float, default=90.0, show_default=True, help=CI_HELP)
+_repair = click.option("--repair-correlations", is_flag=True,
+                       help="replace an invalid correlation matrix by the nearest valid one")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,32 +53,38 @@ def cli() -> None:
 @click.argument("scenario", required=False)
 @click.option("--draws", "-n", type=_Count(), default="1M", show_default=True,
               help="number of draws: 10M, 2.5M, 1e7, 1_000_000, 1B")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
-              help="random seed (printed when not given, so a run can be repeated)")
-@click.option("--ci", type=float, default=90.0, show_default=True, help=CI_HELP)
+@_seed()
+@_ci
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="results folder (default results/<scenario>-<UTC time>/)")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="parallel threads (default: all cores)")
+@_threads("parallel threads (default: all cores)")
 @click.option("--until", "until", multiple=True, metavar="STAT:TOL",
               help="keep drawing until this Monte Carlo error is reached, e.g. p95:0.5%, "
                    "mean:0.1%, median:1%@99, tco.ci:0.5% (repeatable; --draws is ignored)")
 @click.option("--max-draws", type=_Count(), default="100M", show_default=True,
               help="with --until: stop here even if not converged")
-@click.option("--repair-correlations", is_flag=True,
-              help="replace an invalid correlation matrix by the nearest valid one")
+@_repair
 @click.option("--sampler", type=click.Choice(SAMPLERS), default="mc", show_default=True,
               help="plain Monte Carlo, Latin hypercube, or scrambled Sobol' (lhs and sobol "
                    "run independent replicates and measure their errors from the spread)")
 @click.option("--replicates", type=click.IntRange(min=2), default=None,
               help=f"replicates for lhs and sobol [default: {DEFAULT_REPLICATES}]")
+@click.option("--plot", "plot", is_flag=True,
+              help="also draw each output's distribution (and the ratios' exceedance curves) "
+                   "into charts/ in the results folder; needs matplotlib")
+@click.option("--plot-format", type=click.Choice(["png", "svg", "pdf"]), default="png",
+              show_default=True, help="image format of the --plot charts")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correlations,
-        sampler, replicates, quiet) -> None:
+        sampler, replicates, plot, plot_format, quiet) -> None:
     """Simulate SCENARIO (a file, or a built-in name; default: deepseek) and report."""
     from . import engine, export, reduce, render, sampling
     from .scenario import load_scenario
 
+    if plot:
+        from .plot import require_matplotlib
+
+        require_matplotlib()  # before the run, not after it
     level = reduce.check_level(ci)
     targets = [reduce.parse_target(t) for t in until]
     sc = load_scenario(scenario, repair=repair_correlations)
@@ -93,15 +113,22 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
     if sc.correlations:
         click.echo()
         click.echo(render.correlations_text(reduce.rank_correlations(sim), sc.repairs))
+    charts = {}
+    if plot:
+        from .plot import output_charts
+
+        charts = {f"charts/{c.filename}": c.data for c in output_charts([sim], level,
+                                                                         plot_format)}
     folder = export.write_results(sim, folder or export.default_out_dir(sc.name), level,
-                                  summary, claims)
+                                  summary, claims, charts)
     click.echo(f"\nwrote {folder}/summary.csv, claims.csv, manifest.json")
+    if charts:
+        click.echo(f"wrote {len(charts)} charts in {folder}/charts/")
 
 
 @cli.command()
 @click.argument("scenario", required=False)
-@click.option("--repair-correlations", is_flag=True,
-              help="replace an invalid correlation matrix by the nearest valid one")
+@_repair
 def check(scenario, repair_correlations) -> None:
     """Validate SCENARIO and list its inputs with p5/p50/p95 and sources (no simulation)."""
     from .render import check_text
@@ -116,8 +143,7 @@ def check(scenario, repair_correlations) -> None:
               help="the output to explain (see `mcsim check` for the names)")
 @click.option("--draws", "-n", type=_Count(), default="2M", show_default=True,
               help="number of draws")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
-              help="random seed (printed when not given)")
+@_seed("random seed (printed when not given)")
 @click.option("--methods", default="binned,swing,spearman,ctv,s1,tail", show_default=True,
               help="comma-separated methods; inputs are ranked by the first")
 @click.option("--percentiles", default="10,90", show_default=True,
@@ -128,9 +154,8 @@ def check(scenario, repair_correlations) -> None:
               help="write the tidy table (one row per input and method) here")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="draw the tornado chart here (.png, .svg or .pdf; needs matplotlib)")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="parallel threads")
-@click.option("--repair-correlations", is_flag=True,
-              help="replace an invalid correlation matrix by the nearest valid one")
+@_threads()
+@_repair
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_path, plot_path,
                 threads, repair_correlations, quiet) -> None:
@@ -163,6 +188,55 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_p
         from .plot import tornado_chart
 
         click.echo(f"wrote {tornado_chart(tor, plot_path)}")
+
+
+@cli.command()
+@click.argument("scenarios", nargs=-1)
+@click.option("--draws", "-n", type=_Count(), default="1M", show_default=True,
+              help="draws per scenario: 10M, 2.5M, 1e7, 1_000_000, 1B")
+@_seed("random seed, the same for every scenario (printed when not given)")
+@_ci
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="report folder (default results/<scenario>-report-<UTC time>/)")
+@click.option("--tornado", "tornado_outputs", multiple=True, metavar="OUTPUT",
+              help="draw the tornado of this output (repeatable; default: the outputs that "
+                   "claims speak about)")
+@click.option("--tornado-draws", type=_Count(), default="500k", show_default=True,
+              help="draws per tornado (at most --draws)")
+@click.option("--replicates", type=click.IntRange(min=2), default=20, show_default=True,
+              help="paired sub-runs behind the error of a difference of medians "
+                   "(several scenarios)")
+@_threads()
+@_repair
+@click.option("--quiet", "-q", is_flag=True, help="no progress messages")
+def report(scenarios, draws, seed, ci, out, tornado_outputs, tornado_draws, replicates, threads,
+           repair_correlations, quiet) -> None:
+    """One self-contained HTML page for SCENARIO(s) (default: deepseek): settings, tables,
+    inputs with priors and sources, distribution charts with the claims, tornados. Several
+    scenarios are drawn with the same seed and compared."""
+    from . import engine, export
+    from . import report as rep
+    from .plot import require_matplotlib
+    from .reduce import check_level
+    from .scenario import load_scenario
+
+    level = check_level(ci)
+    require_matplotlib()  # before the runs, not after them
+    loaded = [load_scenario(s, repair=repair_correlations) for s in scenarios or [None]]
+    rep.check_scenarios(loaded, tornado_outputs)
+    folder = export.check_out_dir(out) if out else None
+    seed = engine.new_seed() if seed is None else seed
+
+    def log(message: str) -> None:
+        if not quiet:
+            click.echo(f"mcsim report: {message}", err=True)
+
+    result = rep.build_report(loaded, draws, seed, level, tornado_outputs, tornado_draws,
+                              replicates, threads, log)
+    name = "-vs-".join(sc.name for sc in loaded)
+    folder = rep.write_report(result, folder or export.default_out_dir(f"{name}-report"))
+    click.echo(f"{' vs '.join(sc.name for sc in loaded)}: seed {seed}, {draws:,} draws")
+    click.echo(f"wrote {folder}/index.html, {', '.join(list(result.files())[1:])}")
 
 
 def _percentiles(text: str) -> tuple[float, float]:

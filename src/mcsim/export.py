@@ -10,6 +10,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,8 +85,10 @@ def manifest(sim: Simulation, ci: float) -> dict:
 
 
 def write_results(sim: Simulation, out_dir: str | Path, ci: float,
-                  summary: pd.DataFrame | None = None, claims: pd.DataFrame | None = None) -> Path:
-    """Write summary.csv, claims.csv and manifest.json into ``out_dir``, all or nothing.
+                  summary: pd.DataFrame | None = None, claims: pd.DataFrame | None = None,
+                  extra: Mapping[str, str | bytes] | None = None) -> Path:
+    """Write summary.csv, claims.csv and manifest.json (and ``extra`` files, such as charts)
+    into ``out_dir``, all or nothing.
 
     Pass the ``summary`` and ``claims`` frames already shown to the user, so that the files
     hold exactly what was printed.
@@ -96,16 +99,22 @@ def write_results(sim: Simulation, out_dir: str | Path, ci: float,
         "summary.csv": summary.to_csv(index=False),
         "claims.csv": claims.to_csv(index=False),
         "manifest.json": json.dumps(manifest(sim, ci), indent=2) + "\n",
+        **(extra or {}),
     }
-    return write_files(Path(out_dir), files)
+    return write_files(Path(out_dir), files, owned=(CHARTS,))
 
 
-def write_files(out_dir: Path, files: dict[str, str]) -> Path:
-    """Create ``out_dir`` with ``files`` (name -> text) atomically.
+CHARTS = "charts"  # the subfolder of a results folder that holds run --plot's charts
+
+
+def write_files(out_dir: Path, files: Mapping[str, str | bytes],
+                owned: tuple[str, ...] = ()) -> Path:
+    """Create ``out_dir`` with ``files`` (relative name -> text or bytes) atomically.
 
     A new folder is built under a temporary name beside it and renamed into place. In an
     existing folder every file is first written under a temporary name; then all are renamed
-    over the old ones with Ctrl-C held off, so the folder never mixes two runs.
+    over the old ones with Ctrl-C held off, and files of an earlier run left in the ``owned``
+    subfolders are removed, so the folder never mixes two runs.
     """
     parent = out_dir.parent
     try:
@@ -113,12 +122,14 @@ def write_files(out_dir: Path, files: dict[str, str]) -> Path:
         if out_dir.exists():
             if not out_dir.is_dir():
                 raise McsimError(f"--out: {out_dir} exists and is not a folder")
-            _replace_all(out_dir, files)
+            _replace_all(out_dir, files, owned)
             return out_dir
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
         try:
-            for name, text in files.items():
-                (tmp / name).write_text(text, encoding="utf-8")
+            tmp.chmod(0o777 & ~_umask())  # mkdtemp's folder is private; results are not
+            for name, data in files.items():
+                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / name).write_bytes(_encode(data))
             tmp.rename(out_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -139,17 +150,38 @@ def write_csv(frame, path: str | Path, option: str = "--csv") -> Path:
     return path
 
 
-def _replace_all(folder: Path, files: dict[str, str]) -> None:
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _encode(data: str | bytes) -> bytes:
+    return data if isinstance(data, bytes) else data.encode("utf-8")
+
+
+def _replace_all(folder: Path, files: Mapping[str, str | bytes],
+                 owned: tuple[str, ...]) -> None:
     temps: dict[str, str] = {}
     try:
-        for name, text in files.items():
-            fd, temps[name] = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
+        for name, data in files.items():
+            target = folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, temps[name] = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                               dir=target.parent)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(_encode(data))
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             for name, tmp in temps.items():
                 os.replace(tmp, folder / name)
+            new = {(folder / name).resolve() for name in files}
+            for sub in owned:
+                for stale in sorted((folder / sub).glob("*")):
+                    if stale.is_file() and stale.resolve() not in new:
+                        stale.unlink()
+                if (folder / sub).is_dir() and not any((folder / sub).iterdir()):
+                    (folder / sub).rmdir()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
     finally:

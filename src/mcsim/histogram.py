@@ -17,7 +17,6 @@ and max) and flagged when a quantile lands there.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,15 +147,19 @@ class Histogram:
         wholly (so does an atom at ``x``, such as exact zeros or an integer), and the bin
         holding ``x`` counts in proportion.
         """
+        return float(self.cdf_at(x)[0])
+
+    def cdf_at(self, x: float | np.ndarray) -> np.ndarray:
+        """``cdf`` at many points at once (one pass over the bins), e.g. a chart's grid."""
+        x = np.atleast_1d(np.asarray(x, dtype=float))
         n = self.total
-        if n == 0 or math.isnan(x):
-            return float("nan")
-        if x < self.minimum:
-            return 0.0
-        if x >= self.maximum:
-            return 1.0
+        if n == 0:
+            return np.full(x.shape, np.nan)
         lower, upper, _, cum = self._bins()
-        i = int(np.searchsorted(upper, x, side="right"))
-        before = cum[i - 1] if i > 0 else 0
-        frac = min(max((x - lower[i]) / (upper[i] - lower[i]), 0.0), 1.0)
-        return float((before + frac * self.counts[i]) / n)
+        i = np.clip(np.searchsorted(upper, x, side="right"), 0, len(upper) - 1)
+        before = np.where(i > 0, cum[i - 1], 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.clip((x - lower[i]) / (upper[i] - lower[i]), 0.0, 1.0)
+        out = (before + frac * self.counts[i]) / n
+        out = np.where(x < self.minimum, 0.0, np.where(x >= self.maximum, 1.0, out))
+        return np.where(np.isnan(x), np.nan, out)

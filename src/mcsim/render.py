@@ -45,12 +45,17 @@ def summary_text(summary: pd.DataFrame) -> str:
              f"{format_value(r.ci_low, r.unit)} to {format_value(r.ci_high, r.unit)}"]
             for r in summary.itertuples()]
     text = _table(["output", "mean", "median", f"{100 * level:g}% interval"], rows, {1, 2})
-    notes = [f"note: {r.output}: {r.nonfinite:,} non-finite draws (e.g. a division by zero) "
+    return "\n".join([text, *(f"note: {n}" for n in summary_notes(summary))])
+
+
+def summary_notes(summary: pd.DataFrame) -> list[str]:
+    """What a reader of the summary must know: non-finite draws left out, coarse quantiles."""
+    notes = [f"{r.output}: {r.nonfinite:,} non-finite draws (e.g. a division by zero) "
              "were left out of its statistics" for r in summary.itertuples() if r.nonfinite]
-    notes += [f"note: {r.output}: a quantile fell outside the histogram's fine range; "
+    notes += [f"{r.output}: a quantile fell outside the histogram's fine range; "
               "it is bounded by the exact min and max only" for r in summary.itertuples()
               if r.coarse]
-    return "\n".join([text, *notes])
+    return notes
 
 
 def claims_text(claims: pd.DataFrame) -> str:

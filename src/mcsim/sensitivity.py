@@ -111,6 +111,9 @@ def tornado(scenario: Scenario, output: str, draws: int, seed: int | None,
     stats = first.outputs[output]
     if stats.count < 2:
         raise McsimError(f"{output}: fewer than two finite draws; nothing to rank")
+    if stats.minimum == stats.maximum:
+        raise McsimError(f"{output}: the output is constant ({stats.minimum:g}); "
+                         "nothing to rank")
     tail_at = float(stats.histogram.quantile(TAIL_QUANTILE)[0][0])
     blocks = -(-draws // BLOCK)
     second = None if progress is None else (lambda d, n: progress(n + d, 2 * n))

@@ -50,10 +50,25 @@ def format_value(x: float, unit: str = "") -> str:
         else:
             text = f"{sign}${_sig(ax)}"
         return f"{text}/{per}" if per else text
-    if unit == "x":
+    if is_ratio(unit):
         return f"{_sig(x, 4 if abs(x) >= 100 else 3)}x"
     text = _sig(x)
     return f"{text} {unit}" if unit else text
+
+
+RATIO_UNIT = "x"
+
+
+def is_ratio(unit: str) -> bool:
+    """Whether an output in ``unit`` is a multiple (e.g. cost over a claimed cost)."""
+    return unit == RATIO_UNIT
+
+
+def format_compact(x: float, unit: str = "") -> str:
+    """``x`` with its unit where that stays short (dollars, multiples), else the bare number:
+    for axis ticks and table cells whose unit is shown once, elsewhere."""
+    base = unit.partition("/")[0]
+    return format_value(x, unit if base in ("USD", "$") or is_ratio(unit) else "")
 
 
 def format_percent(p: float) -> str:
