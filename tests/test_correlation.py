@@ -183,3 +183,25 @@ def test_a_pair_given_in_a_matrix_and_again_is_an_error():
     with pytest.raises(SpecError, match="given once"):
         _with_tables([{"inputs": ["a", "b", "c"], "matrix": [[1, .2, 0], [.2, 1, 0], [0, 0, 1]]},
                       {"inputs": ["b", "a"], "spearman": 0.3}])
+
+
+@pytest.mark.parametrize("cell, message", [
+    (float("nan"), "correlations[0].matrix[0][1]: must be a number, got nan"),
+    (True, "correlations[0].matrix[0][1]: must be a number, got True"),
+])
+def test_matrix_cells_must_be_numbers(cell, message):
+    with pytest.raises(SpecError) as info:
+        _with_tables([{"inputs": ["a", "b"], "matrix": [[1, cell], [cell, 1]]}])
+    assert message in str(info.value)
+
+
+def test_explicit_zeros_of_a_matrix_are_requested_and_repaired_like_any_pair():
+    tables = [{"inputs": ["a", "b", "c"],
+               "matrix": [[1, 0.9, 0.0], [0.9, 1, 0.9], [0.0, 0.9, 1]]}]
+    sc = scenario_from_dict({
+        "schema": 1,
+        "inputs": {k: {**v, "unit": "u", "source": "test"} for k, v in INPUTS.items()},
+        "outputs": {"y": {"formula": " + ".join(INPUTS)}},
+        "correlations": tables}, repair=True)
+    assert {(c.a, c.b) for c in sc.correlations} == {("a", "b"), ("a", "c"), ("b", "c")}
+    assert ("a", "c") in {(r.a, r.b) for r in sc.repairs}

@@ -152,7 +152,7 @@ def single(files, tmp_path_factory):
 def multi(files, tmp_path_factory):
     out = tmp_path_factory.mktemp("multi") / "compare"
     result = CliRunner().invoke(cli, ["report", *map(str, files), "--draws", "40k", "--seed",
-                                      str(SEED), "--tornado-draws", "20k", "--replicates", "8",
+                                      str(SEED), "--tornado-draws", "20k", "--paired-runs", "8",
                                       "--out", str(out), "-q"])
     assert result.exit_code == 0, result.output
     return out, result.output
@@ -350,7 +350,7 @@ def test_priors_read_as_a_person_says_them():
     (["BASE", "--tornado", "ratoi"], "--tornado: base: unknown output 'ratoi'"),
     (["BASE", "--ci", "150"], "ci: must be a level"),
     (["BASE", "--draws", "0"], "--draws"),
-    (["BASE", "--replicates", "1"], "--replicates"),
+    (["BASE", "--paired-runs", "1"], "--paired-runs"),
     (["BASE", "--out", "FILE"], "'--out'"),
     (["BASE", "--out", "FILE/sub"], "--out: cannot create"),
     (["BROKEN"], "inputs.gpus.p5: must be less than p95"),

@@ -7,6 +7,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,7 +27,7 @@ def _uniforms(sampler: str, m: int, replicates: int, streams: int, seed: int = 7
               chunk: int = 613) -> np.ndarray:
     """Every stream's uniforms of a whole design, drawn in odd-sized chunks: [draws, streams]."""
     p = sampling.Plan(sampler, replicates, m, replicates * m)
-    design = sampling.design(p, seed, streams)
+    design = sampling.design(p, seed, list(range(streams)), streams)
     keys = np.arange(1, streams + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     out = np.empty((p.draws, streams))
     for s in range(streams):
@@ -51,7 +52,7 @@ def test_sobol_points_are_scipys_scrambled_sobol_bit_for_bit():
 def test_chunked_uniforms_equal_the_one_draw_reference():
     for sampler in ("lhs", "sobol"):
         p = sampling.Plan(sampler, 3, 1000 if sampler == "lhs" else 1024, 0)
-        design = sampling.design(p, 3, 2)
+        design = sampling.design(p, 3, [0, 1], 2)
         u = _uniforms(sampler, p.replicate_draws, 3, 2, seed=3, chunk=97)
         keys = np.arange(1, 3, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
         ref = [[K.design_uniform(design, keys, s, k) for s in range(2)]
@@ -75,9 +76,21 @@ def test_lhs_draws_every_cell_once_per_replicate_and_input(m):
             np.testing.assert_array_equal(np.sort(cells[:, s]), np.arange(m))
 
 
-@pytest.mark.parametrize("sampler", ["lhs", "sobol"])
-def test_design_uniforms_are_uniform_and_inputs_independent(sampler):
-    u = _uniforms(sampler, 2**14, 4, 4)
+def test_lhs_cells_are_uniform_over_keys_even_for_tiny_replicates():
+    """A Feistel network alone favours some cells when m is small; the keyed cyclic shift
+    makes every draw's cell exactly uniform, and two inputs' cells independent."""
+    counts = np.zeros((5, 5))
+    for key in range(10_000):
+        a = K.lhs_permute(0, 5, np.uint64(key), 0)
+        b = K.lhs_permute(0, 5, np.uint64(key + 2**40), 0)
+        counts[a, b] += 1
+    assert stats.chisquare(counts.sum(axis=1)).pvalue > 1e-3
+    assert stats.chisquare(counts.ravel()).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("sampler, m", [("lhs", 3 * 2**12 + 7), ("sobol", 2**14)])
+def test_design_uniforms_are_uniform_and_inputs_independent(sampler, m):
+    u = _uniforms(sampler, m, 4, 4)
     for s in range(4):
         assert stats.kstest(u[:, s], "uniform").pvalue > 1e-3
     rho = stats.spearmanr(u).statistic
@@ -137,8 +150,10 @@ def test_marginals_keep_their_distribution(sampler):
 @pytest.mark.parametrize("sampler", ["lhs", "sobol"])
 def test_replicated_runs_do_not_depend_on_threads_or_batching(sampler):
     sc = make_scenario(**ANALYTIC)
-    one = simulate(sc, 300_000, seed=2, sampler=sampler, threads=1, batch_tiles=1)
-    two = simulate(sc, 300_000, seed=2, sampler=sampler, threads=2)
+    # replicates of several tiles each, so that threads and batches both come into play
+    one = simulate(sc, 600_000, seed=2, sampler=sampler, replicates=2, threads=1,
+                   batch_tiles=1)
+    two = simulate(sc, 600_000, seed=2, sampler=sampler, replicates=2, threads=2)
     assert one.summary().equals(two.summary())
     assert one.claims().equals(two.claims())
 
@@ -155,6 +170,26 @@ def test_replicate_errors_are_the_spread_of_the_replicates():
     assert row["mean_se"] == pytest.approx(replicate_se([r.mean for r in reps])[()])
     medians = [r.histogram.quantile(0.5)[0][0] for r in reps]
     assert row["median_se"] == pytest.approx(np.std(medians, ddof=1) / math.sqrt(5))
+
+
+def test_sobol_draws_do_not_depend_on_what_the_program_computes():
+    sc = make_scenario(**ANALYTIC)
+    whole = sample(sc, 2**12, seed=3, sampler="sobol", replicates=2)
+    part = sample(sc, 2**12, seed=3, sampler="sobol", replicates=2, names=("y", "c"))
+    pd.testing.assert_frame_equal(part, whole[["y", "c"]])
+
+
+def test_replicate_errors_never_fall_below_one_draw_per_replicate():
+    """y = a: under LHS every replicate counts the same number of draws below a claim, so
+    the replicates' spread is 0; the reported error is the resolution floor instead."""
+    sc = make_scenario({"a": {"dist": "uniform", "loc": 0, "scale": 1}}, {"y": "a"},
+                       claims={"half": {"output": "y", "value": 0.3, "source": "t"}})
+    sim = simulate(sc, 10 * 4096, seed=1, sampler="lhs")
+    claim = sim.claims().iloc[0]
+    assert claim["p_exceed_se"] == pytest.approx(1 / (4096 * math.sqrt(120)))
+    assert abs(claim["p_exceed"] - 0.7) <= 3 * claim["p_exceed_se"]
+    row = sim.summary().iloc[0]
+    assert 0 < row["median_se"] and abs(row["median"] - 0.5) <= 3 * row["median_se"] + 1e-3
 
 
 def test_correlations_hold_under_lhs_and_sobol():
@@ -180,6 +215,10 @@ def test_plans_round_and_explain():
         sampling.plan("mc", 100, replicates=4)
     with pytest.raises(McsimError, match="at least 20 draws"):
         sampling.plan("lhs", 10)
+    with pytest.raises(McsimError, match="between 2 .* and 50"):
+        sampling.plan("lhs", 1000, replicates=51)
+    with pytest.raises(McsimError, match="at most 2\\^32 draws; use more --replicates"):
+        sampling.plan("lhs", 2**34, replicates=2)
     with pytest.raises(McsimError, match="--until: works with --sampler mc only"):
         sampling.plan("sobol", 1000, auto_stop=True)
 

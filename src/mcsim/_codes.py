@@ -58,6 +58,7 @@ F_GIVEN = 9  # table offset: draw k takes the value tables[offset + k] (evaluati
 # without importing numpy.
 SAMPLERS = ("mc", "lhs", "sobol")
 DEFAULT_REPLICATES = 10
+MAX_REPLICATES = 50  # each replicate keeps its own histograms (~7 MB for DeepSeek)
 DESIGN_MC = 0  # plain Monte Carlo: uniform01(key, k)
 DESIGN_LHS = 1  # Latin hypercube per replicate of ``design[1]`` draws (keyed permutations)
 DESIGN_SOBOL = 2  # scrambled Sobol' per replicate: shift and 32 direction words per stream

@@ -252,50 +252,67 @@ def _mix64(z):
 def _jitter(key, k):
     """A uniform in [2**-21, 1 - 2**-21] with 20 random bits: added to an integer cell index
     below 2**32, the sum is exact in a double (so the cell of the uniform is exact too)."""
-    z = _mix64((key ^ _JITTER_KEY) + (np.uint64(k) + np.uint64(1)) * _GAMMA)
+    z = _mix64((np.uint64(key) ^ _JITTER_KEY) + (np.uint64(k) + np.uint64(1)) * _GAMMA)
     return (np.float64(z >> np.uint64(44)) + 0.5) * _TWO_M20
 
 
 @jit
-def _half_bits(m):
-    """Bits of each half of the Feistel domain: the smallest b with 4**b >= m."""
-    bits = 1
-    while (np.int64(1) << (2 * bits)) < m:
+def _domain_bits(m):
+    """Bits of the Feistel domain: the smallest b with 2**b >= m."""
+    bits = 0
+    while (np.int64(1) << bits) < m:
         bits += 1
     return bits
 
 
 @jit(inline="always")
-def _feistel(i, m, bits, key):
-    """A keyed pseudo-random permutation of ``0 .. m-1``, applied to ``i``: a 4-round Feistel
-    network on 4**bits >= m values, cycle-walked back into range (at most four rounds of
-    walking on average). A bijection for any key, so every Latin hypercube cell is drawn
-    exactly once."""
-    mask = (np.uint64(1) << np.uint64(bits)) - np.uint64(1)
-    half = np.uint64(bits)
+def _round(x, key):
+    """A Feistel round function: 32 well-mixed bits of ``x`` under ``key``."""
+    f = (x ^ key) * _M1
+    f = (f ^ (f >> np.uint64(29))) * _M2
+    return f >> np.uint64(32)
+
+
+@jit(inline="always")
+def _feistel(i, m, bits, k1, k2, k3, k4):
+    """A keyed pseudo-random permutation of ``0 .. m-1``, applied to ``i``: a 4-round
+    unbalanced Feistel network on the ``bits``-bit integers (2**bits < 2m), with one key per
+    round, cycle-walked back into range (fewer than two walks on average). A bijection for
+    any keys, so every Latin hypercube cell is drawn exactly once."""
     x = np.uint64(i)
+    one = np.uint64(1)
     while True:
-        left = x >> half
-        right = x & mask
+        lo = np.uint64(bits // 2)
+        hi = np.uint64(bits) - lo
         for rnd in range(4):
-            f = (right ^ key) * _M1 + np.uint64(rnd + 1) * _GAMMA
-            f = ((f ^ (f >> np.uint64(29))) * _M2) >> np.uint64(32)
-            left, right = right, left ^ (f & mask)
-        x = (left << half) | right
+            key = k1 if rnd == 0 else (k2 if rnd == 1 else (k3 if rnd == 2 else k4))
+            left = x >> lo
+            right = x & ((one << lo) - one)
+            x = (right << hi) | (left ^ (_round(right, key) & ((one << hi) - one)))
+            lo, hi = hi, lo
         if np.int64(x) < m:
             return np.int64(x)
 
 
 @jit
-def lhs_permute(i, m, key):
-    """``_feistel`` for one value (the slow, obvious path the tests use)."""
-    return _feistel(i, m, _half_bits(m), key)
+def _lhs_keys(key, r, m):
+    """Replicate ``r`` of a stream: the four round keys of its permutation, and a cyclic
+    shift in ``0 .. m-1``. The shift makes each draw's cell exactly uniform over the keys
+    (and two inputs' cells exactly independent), which a Feistel network alone is not for
+    small ``m``."""
+    base = _mix64(np.uint64(key) + np.uint64(r + 1) * _M2)
+    shift = min(np.int64(uniform01(base, 4) * m), m - 1)
+    return (_mix64(base + _GAMMA), _mix64(base + np.uint64(2) * _GAMMA),
+            _mix64(base + np.uint64(3) * _GAMMA), _mix64(base + np.uint64(4) * _GAMMA), shift)
 
 
-@jit(inline="always")
-def _lhs_key(key, r):
-    """The permutation key of replicate ``r`` of a stream."""
-    return _mix64(key + np.uint64(r + 1) * _M2)
+@jit
+def lhs_permute(i, m, key, r=0):
+    """The Latin hypercube cell of draw ``i`` of ``m`` in replicate ``r`` of stream ``key``
+    (the slow, obvious path the tests use)."""
+    k1, k2, k3, k4, shift = _lhs_keys(key, r, m)
+    cell = _feistel(i, m, _domain_bits(m), k1, k2, k3, k4) + shift
+    return cell - m if cell >= m else cell
 
 
 @jit
@@ -309,7 +326,7 @@ def design_uniform(design, keys, s, k):
     key = keys[s]
     jit = _jitter(key, k)
     if design[0] == DESIGN_LHS:
-        cell = lhs_permute(i, m, _lhs_key(key, r))
+        cell = lhs_permute(i, m, key, r)
         u = (np.float64(cell) + jit) * (1.0 / np.float64(m))
     else:  # Sobol': Gray-code order, as scipy.stats.qmc.Sobol draws it
         base = 3 + (r * np.int64(design[2]) + s) * (SOBOL_BITS + 1)
@@ -333,16 +350,17 @@ def stream_uniforms(out, design, keys, s, k0, n):
     elif design[0] == DESIGN_LHS:  # per replicate segment: its key and domain set once
         m = np.int64(design[1])
         key = keys[s]
-        bits = _half_bits(m)
+        bits = _domain_bits(m)
         inv_m = 1.0 / np.float64(m)
         j = 0
         while j < n:
             r = (k0 + j) // m
             i = k0 + j - r * m
-            rkey = _lhs_key(key, r)
+            k1, k2, k3, k4, shift = _lhs_keys(key, r, m)
             last = min(n, j + (m - i))
             for jj in range(j, last):
-                cell = _feistel(i + jj - j, m, bits, rkey)
+                cell = _feistel(i + jj - j, m, bits, k1, k2, k3, k4) + shift
+                cell = cell - m if cell >= m else cell
                 u = (np.float64(cell) + _jitter(key, k0 + jj)) * inv_m
                 out[jj] = min(max(u, _U_MIN), 1.0 - _U_MIN)
             j = last

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ._codes import DEFAULT_REPLICATES, SAMPLERS
+from ._codes import DEFAULT_REPLICATES, MAX_REPLICATES, SAMPLERS
 from .errors import McsimError
 
 CI_HELP = "credible level of the equal-tailed interval, in percent (default 90)"
@@ -67,8 +67,9 @@ def cli() -> None:
 @click.option("--sampler", type=click.Choice(SAMPLERS), default="mc", show_default=True,
               help="plain Monte Carlo, Latin hypercube, or scrambled Sobol' (lhs and sobol "
                    "run independent replicates and measure their errors from the spread)")
-@click.option("--replicates", type=click.IntRange(min=2), default=None,
-              help=f"replicates for lhs and sobol [default: {DEFAULT_REPLICATES}]")
+@click.option("--replicates", type=click.IntRange(min=2, max=MAX_REPLICATES), default=None,
+              help=f"independent designs for lhs and sobol, 2 to {MAX_REPLICATES} "
+                   f"[default: {DEFAULT_REPLICATES}]")
 @click.option("--plot", "plot", is_flag=True,
               help="also draw each output's distribution (and the ratios' exceedance curves) "
                    "into charts/ in the results folder; needs matplotlib")
@@ -203,9 +204,9 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_p
                    "claims speak about)")
 @click.option("--tornado-draws", type=_Count(), default="500k", show_default=True,
               help="draws per tornado (at most --draws)")
-@click.option("--replicates", type=click.IntRange(min=2), default=20, show_default=True,
-              help="paired sub-runs behind the error of a difference of medians "
-                   "(several scenarios)")
+@click.option("--paired-runs", "replicates", type=click.IntRange(min=2), default=20,
+              show_default=True, help="paired sub-runs behind the error of a difference of "
+                                      "medians (several scenarios)")
 @_threads()
 @_repair
 @click.option("--quiet", "-q", is_flag=True, help="no progress messages")

@@ -147,7 +147,7 @@ def sample(scenario: Scenario, draws: int, seed: int, start: int = 0,
     outputs = {o.name for o in scenario.outputs}
     prog = _with_design(
         compile_program(scenario, seed, keep=tuple(n for n in names if n not in outputs)),
-        design, int(seed))
+        design, int(seed), scenario)
     with _threads(threads) as n_threads:
         values = K.draw_values(*prog.kernel_args, _registers(prog, scenario, names), start,
                                draws, n_threads)
@@ -155,11 +155,17 @@ def sample(scenario: Scenario, draws: int, seed: int, start: int = 0,
                         index=pd.RangeIndex(start, start + draws, name="draw"))
 
 
-def _with_design(prog: Program, design: sampling.Plan, seed: int) -> Program:
-    """``prog`` drawing its uniforms by ``design`` (programs start as plain Monte Carlo)."""
+def _with_design(prog: Program, design: sampling.Plan, seed: int,
+                 scenario: Scenario) -> Program:
+    """``prog`` drawing its uniforms by ``design`` (programs start as plain Monte Carlo).
+
+    Each stream's Sobol' dimension is its input's position in the scenario, so the draws do
+    not depend on which quantities a program computes."""
     if not design.replicated:
         return prog
-    return replace(prog, design=sampling.design(design, seed, len(prog.keys)))
+    dims = [scenario.input_names.index(name) for name in prog.streams]
+    return replace(prog, design=sampling.design(design, seed, dims,
+                                                len(scenario.input_names)))
 
 
 def _registers(prog: Program, scenario: Scenario, names: tuple[str, ...]) -> np.ndarray:
@@ -215,7 +221,7 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
         raise McsimError(f"seed: must be a whole number >= 0 (got {seed!r})")
     design = sampling.plan(sampler, draws, replicates, auto_stop=stop is not None)
     t0 = time.perf_counter()
-    prog = _with_design(compile_program(scenario, int(seed)), design, int(seed))
+    prog = _with_design(compile_program(scenario, int(seed)), design, int(seed), scenario)
     with _threads(threads) as n_threads:
         kernel_seconds = _ready_kernels(prog, n_threads)
         layouts, shifts = _pilot(prog, min(design.draws, PILOT_DRAWS), n_threads)

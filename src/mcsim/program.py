@@ -35,6 +35,7 @@ class Program:
     code: np.ndarray  # (n, 5) int64: op, dst, a, b, c
     params: np.ndarray  # float64
     keys: np.ndarray  # uint64, one stream key per sampled input
+    streams: tuple[str, ...]  # the input of each stream
     tables: np.ndarray  # float64
     n_regs: int
     const_regs: np.ndarray  # int64
@@ -75,6 +76,7 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
     tables: list[np.ndarray] = []
     table_len = 0
     keys: list[np.uint64] = []
+    streams: list[str] = []
 
     def new() -> int:
         nonlocal vregs
@@ -114,6 +116,7 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
         instrs.append([K.OP_SAMPLE, dst, len(params), len(keys), spec.family])
         params.extend(p)
         keys.append(stream_key(seed, inp.name))
+        streams.append(inp.name)
         named[inp.name] = dst
 
     # Correlated inputs: each one's own normal scores, mixed by the group's Cholesky factor,
@@ -125,6 +128,7 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
             scores[name] = new()
             instrs.append([K.OP_NSCORE, scores[name], 0, len(keys), 0])
             keys.append(stream_key(seed, name))
+            streams.append(name)
         for k, name in members:
             if name not in needed and not keep_uniforms:
                 continue
@@ -176,6 +180,7 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
         code=code,
         params=np.asarray(params, dtype=np.float64),
         keys=np.asarray(keys, dtype=np.uint64),
+        streams=tuple(streams),
         tables=np.concatenate(tables) if tables else np.zeros(1),
         n_regs=max(n_regs, 1),
         const_regs=np.asarray([mapping[v] for v in consts.values()], dtype=np.int64),

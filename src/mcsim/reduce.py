@@ -66,11 +66,32 @@ def replicate_se(values: np.ndarray) -> np.ndarray:
     return values.std(axis=0, ddof=1) / math.sqrt(values.shape[0])
 
 
+def _cdf_floor(sim: Simulation) -> float:
+    """The smallest standard error a replicated design may report for a probability.
+
+    A replicate of m draws counts in steps of 1/m; a stratified design can make those counts
+    (nearly) the same in every replicate, and their spread then says nothing. One step,
+    spread uniformly, over R replicates: 1 / (m sqrt(12 R)).
+    """
+    m = sim.draws // len(sim.replicates)
+    return 1.0 / (m * math.sqrt(12 * len(sim.replicates)))
+
+
+def _quantile_floor(sim: Simulation, hist, probs: np.ndarray) -> np.ndarray:
+    """``_cdf_floor`` in the units of the output at each quantile: one draw's worth of
+    probability (1/m) read off the pooled histogram, over sqrt(12 R)."""
+    m = sim.draws // len(sim.replicates)
+    lo, _ = hist.quantile(np.clip(probs - 0.5 / m, 0.0, 1.0))
+    hi, _ = hist.quantile(np.clip(probs + 0.5 / m, 0.0, 1.0))
+    return (hi - lo) / math.sqrt(12 * len(sim.replicates))
+
+
 def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
     """One row per output: mean (with its standard error), median, interval, extremes.
 
     Standard errors come from the iid formulas for plain Monte Carlo, and from the spread
-    between replicates for Latin hypercube and Sobol' runs. ``coarse`` is true when a
+    between replicates for Latin hypercube and Sobol' runs (never below the resolution of
+    one draw per replicate, see ``_cdf_floor``). ``coarse`` is true when a
     reported quantile fell outside the histogram's fine range (it is then only bounded by the
     exact min and max); widen the run's pilot or report it.
     """
@@ -83,7 +104,8 @@ def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
         if sim.replicates:
             reps = [r[out.name] for r in sim.replicates]
             mean_se = replicate_se([r.mean for r in reps])
-            se = replicate_se([r.histogram.quantile(probs)[0] for r in reps])
+            se = np.maximum(replicate_se([r.histogram.quantile(probs)[0] for r in reps]),
+                            _quantile_floor(sim, st.histogram, probs))
         else:
             mean_se = st.std / math.sqrt(st.count) if st.count > 1 else math.nan
             se = quantile_se(st.histogram, probs)
@@ -107,8 +129,8 @@ def audit_claims(sim: Simulation) -> pd.DataFrame:
         st = sim.outputs[claim.output]
         cdf = st.histogram.cdf(claim.value)
         if sim.replicates:
-            se = float(replicate_se([r[claim.output].histogram.cdf(claim.value)
-                                     for r in sim.replicates]))
+            se = max(float(replicate_se([r[claim.output].histogram.cdf(claim.value)
+                                         for r in sim.replicates])), _cdf_floor(sim))
         else:
             se = math.sqrt(cdf * (1 - cdf) / st.count) if st.count else math.nan
         median = float(st.histogram.quantile(0.5)[0][0])
@@ -205,8 +227,10 @@ def stop_when_precise(targets: list[Target], ci: float = 0.90):
 
 
 def rank_correlations(sim: Simulation, draws: int = 200_000, batches: int = 10) -> pd.DataFrame:
-    """Requested against achieved Spearman correlations of the correlated inputs, measured on
-    the run's first ``draws`` draws (the same draws, same seed), with a batch-means error."""
+    """Requested against achieved Spearman correlations of the correlated inputs, with a
+    batch-means error: measured on the run's first ``draws`` draws (same seed), or for a Latin
+    hypercube or Sobol' run on a design of the same kind, seed and replicates of that size
+    (one batch per replicate)."""
     from scipy import stats
 
     from .engine import sample
@@ -216,7 +240,11 @@ def rank_correlations(sim: Simulation, draws: int = 200_000, batches: int = 10) 
         return pd.DataFrame(columns=["a", "b", "requested", "achieved", "se"])
     n = min(draws, sim.draws)
     names = tuple(dict.fromkeys(x for c in sc.correlations for x in (c.a, c.b)))
-    df = sample(sc, n, seed=sim.seed, names=names, threads=sim.threads)
+    if sim.replicates:
+        batches = len(sim.replicates)
+    df = sample(sc, n, seed=sim.seed, names=names, threads=sim.threads, sampler=sim.sampler,
+                replicates=batches if sim.replicates else None)
+    n = len(df)
     repaired = {frozenset((r.a, r.b)): r.repaired for r in sc.repairs}
     rows = []
     for c in sc.correlations:

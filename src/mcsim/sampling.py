@@ -28,6 +28,7 @@ from .errors import McsimError
 
 SAMPLERS = C.SAMPLERS
 DEFAULT_REPLICATES = C.DEFAULT_REPLICATES
+MAX_REPLICATES = C.MAX_REPLICATES
 _KIND = {"mc": C.DESIGN_MC, "lhs": C.DESIGN_LHS, "sobol": C.DESIGN_SOBOL}
 _MAX_REPLICATE = 2**C.SOBOL_BITS  # points per replicate (Sobol' with 32-bit directions)
 
@@ -76,28 +77,35 @@ def plan(sampler: str, draws: int, replicates: int | None = None,
                              "errors come from the iid draws)")
         return Plan("mc", 1, draws, draws)
     r = DEFAULT_REPLICATES if replicates is None else replicates
-    if r < 2:
-        raise McsimError(f"--replicates: need at least 2 to measure an error (got {r})")
+    if not 2 <= r <= MAX_REPLICATES:
+        raise McsimError(f"--replicates: must be between 2 (to measure an error) and "
+                         f"{MAX_REPLICATES} (each keeps its own histograms) (got {r})")
     per = draws / r
     if per < 2:
         raise McsimError(f"--draws: {sampler} with {r} replicates needs at least {2 * r} draws "
                          f"(got {draws:,})")
     if sampler == "sobol":
-        size = 2 ** min(max(round(math.log2(per)), 1), C.SOBOL_BITS)
+        size = 2 ** max(round(math.log2(per)), 1)
     else:
-        size = min(round(per), _MAX_REPLICATE)
+        size = round(per)
+    if size > _MAX_REPLICATE:
+        raise McsimError(f"--draws: {sampler} replicates hold at most 2^32 draws; use more "
+                         f"--replicates (at least {math.ceil(draws / _MAX_REPLICATE)})")
     return Plan(sampler, r, size, draws)
 
 
-def design(p: Plan, seed: int, n_streams: int) -> np.ndarray:
+def design(p: Plan, seed: int, dims: list[int], n_dims: int) -> np.ndarray:
     """The kernel's design array: kind, replicate size, streams, then (Sobol') per replicate
-    and stream a digital shift and 32 scrambled direction words."""
-    head = [_KIND[p.sampler], p.replicate_draws if p.replicated else 0, n_streams]
+    and stream a digital shift and 32 scrambled direction words.
+
+    Stream s takes dimension ``dims[s]`` of an ``n_dims``-dimensional Sobol' sequence (its
+    input's position in the scenario)."""
+    head = [_KIND[p.sampler], p.replicate_draws if p.replicated else 0, len(dims)]
     words = [np.asarray(head, dtype=np.uint64)]
-    if p.sampler == "sobol" and n_streams:
+    if p.sampler == "sobol" and dims:
         for r in range(p.replicates):
-            shift, directions = sobol_scramble(n_streams, seed, r)
-            words.append(np.column_stack([shift, directions]).ravel())
+            shift, directions = sobol_scramble(n_dims, seed, r)
+            words.append(np.column_stack([shift[dims], directions[dims]]).ravel())
     return np.concatenate(words)
 
 

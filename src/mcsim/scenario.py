@@ -256,8 +256,7 @@ def _correlations(raw: Any, inputs: tuple[Input, ...]) -> tuple[Correlation, ...
             if isinstance(rho, bool) or not isinstance(rho, int | float) or not -1 < rho < 1:
                 raise SpecError(where, f"must be a number strictly between -1 and 1, "
                                        f"got {rho!r}")
-            if rho != 0 or len(names) == 2:
-                out.append(Correlation(a, b, float(rho), source))
+            out.append(Correlation(a, b, float(rho), source))
     return tuple(out)
 
 
@@ -268,6 +267,10 @@ def _matrix_pairs(matrix: Any, names: list[str], key: str) -> list[tuple[str, st
             and all(isinstance(row, list) and len(row) == n for row in matrix)):
         raise SpecError(key, f"must be {n} rows of {n} numbers, one per input")
     for i in range(n):
+        for j in range(n):
+            v = matrix[i][j]
+            if isinstance(v, bool) or not isinstance(v, int | float) or v != v:
+                raise SpecError(f"{key}[{i}][{j}]", f"must be a number, got {v!r}")
         if matrix[i][i] != 1:
             raise SpecError(f"{key}[{i}][{i}]", f"the diagonal must be 1, got {matrix[i][i]!r}")
         for j in range(i):
