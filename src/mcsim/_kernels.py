@@ -784,9 +784,11 @@ def _moments_finite_only(r, m, shift):
 @jit_parallel
 def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_vals, out_regs,
                  shifts, hist_layout, hist_offsets, sub_bits, begin, end, tile0, n_tiles,
-                 hist, totals, nonfinite, n_lanes):
+                 hist, totals, nonfinite, store, n_lanes):
     """Evaluate tiles ``tile0 .. tile0+n_tiles-1`` of the draws ``begin .. end-1`` and fold
-    them into the running reductions.
+    them into the running reductions; or, when ``store`` has columns, only copy the outputs
+    of draw ``begin + i`` into ``store[:, i]`` (the pilot: one kernel serves both, so a run
+    compiles the interpreter once).
 
     Per output: histogram counts in ``hist[lane]`` (integers, so order-free), the non-finite
     count, and in ``totals[o]``: count, sum and sum of squares of ``x - shifts[o]``, min, max.
@@ -811,6 +813,12 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
             for b0 in range(start, stop, BLOCK):
                 m = min(BLOCK, stop - b0)
                 eval_block(code, params, keys, design, tables, regs, b0, m)
+                if store.shape[1]:
+                    for o in range(n_out):
+                        r = regs[out_regs[o]]
+                        for j in range(m):
+                            store[o, b0 - begin + j] = r[j]
+                    continue
                 for o in range(n_out):
                     r = regs[out_regs[o]]
                     off = hist_offsets[o]

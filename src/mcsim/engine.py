@@ -27,6 +27,7 @@ from .program import Program, compile_program, stream_key
 from .scenario import Scenario
 
 PILOT_DRAWS = K.TILE
+_NO_STORE = np.empty((0, 0))  # reduce_tiles reduces (a store with columns: pilot mode)
 Progress = Callable[[int, int], None]  # (draws done, draws in total)
 
 
@@ -301,14 +302,21 @@ def _ready_kernels(prog: Program, n_threads: int) -> float:
     """Compile (first use) or load from the disk cache the kernels ``simulate`` calls, by
     calling them on zero draws; returns the seconds it took (near zero once loaded)."""
     t0 = time.perf_counter()
+    _pilot_values(prog, 0, n_threads)
+    return time.perf_counter() - t0
+
+
+def _pilot_values(prog: Program, n: int, n_threads: int) -> np.ndarray:
+    """The outputs of draws ``0 .. n-1`` as ``[output, draw]``, from ``reduce_tiles`` in its
+    store-only mode (so a run loads or compiles one kernel, not two)."""
     n_out = len(prog.out_regs)
-    K.draw_values(*prog.kernel_args, prog.out_regs, 0, 0, n_threads)
+    store = np.empty((n_out, n))
     K.reduce_tiles(*prog.kernel_args, prog.out_regs, np.zeros(n_out),
                    np.zeros((n_out, 4), dtype=np.int64), np.zeros(n_out, dtype=np.int64), 10,
-                   0, 0, 0, 0, np.zeros((n_threads, 1), dtype=np.int64),
+                   0, n, 0, -(-n // K.TILE), np.zeros((n_threads, 1), dtype=np.int64),
                    np.zeros((n_out, K.N_STATS)), np.zeros((n_threads, n_out), dtype=np.int64),
-                   n_threads)
-    return time.perf_counter() - t0
+                   store, n_threads)
+    return store
 
 
 @dataclass(frozen=True)
@@ -355,7 +363,7 @@ def stream_sensitivity(scenario: Scenario, output: str, inputs: tuple[str, ...],
 def _pilot(prog: Program, pilot: int, n_threads: int) -> tuple[list[Layout], np.ndarray]:
     """Histogram layouts and a shift near each output's centre (for numerically stable
     sums of squares), from a pilot: the first draws of the run itself."""
-    values = K.draw_values(*prog.kernel_args, prog.out_regs, 0, pilot, n_threads)
+    values = _pilot_values(prog, pilot, n_threads)
     shifts = np.zeros(len(values))
     for o, row in enumerate(values):
         finite = row[np.isfinite(row)]
@@ -400,7 +408,7 @@ def _stream(prog: Program, layouts: list[Layout], shifts: np.ndarray, begin: int
     for tile0 in range(0, n_tiles, batch):
         count = min(batch, n_tiles - tile0)
         K.reduce_tiles(*prog.kernel_args, prog.out_regs, shifts, layout_rows, offsets, sub_bits,
-                       begin, end, tile0, count, hist, totals, nonfinite, n_threads)
+                       begin, end, tile0, count, hist, totals, nonfinite, _NO_STORE, n_threads)
         done = min(begin + (tile0 + count) * K.TILE, end)
         if progress is not None:
             progress(done, total)
