@@ -68,6 +68,8 @@ from ._codes import (
 )
 from ._jit import jit, jit_parallel
 
+N_WORK = 3  # scratch rows after a lane's registers: uniforms, int64 indices, tail values
+
 # Statistics kept per tile and output: count, sum and sum of squares (shifted), min, max.
 N_STATS = 5
 
@@ -388,15 +390,14 @@ def stream_uniforms(out, design, keys, s, k0, n):
 
 
 @jit
-def normal_scores(out, u, n):
+def normal_scores(out, u, n, where, p):
     """``out[j] = ndtri(u[j])``: AS241's central branch for every draw in one vectorisable
     loop; then the tails (15% of draws) gathered densely, transformed, and put back, which
-    costs far less than a branch per draw."""
+    costs far less than a branch per draw. ``where`` (int64) and ``p`` are scratch space of
+    length ``n`` (passed in: allocating them per block costs more than the tails)."""
     for j in range(n):
         out[j] = _ndtri_central(u[j] - 0.5)
     # the tails: gather them densely, transform them in one vectorisable loop, put them back
-    where = np.empty(n, dtype=np.int64)
-    p = np.empty(n)
     m = 0
     for j in range(n):
         where[m] = j
@@ -410,15 +411,15 @@ def normal_scores(out, u, n):
 
 
 @jit(fastmath={"nnan", "ninf", "nsz", "contract"})
-def _hermite_all(out, u, n, tables, offset, m, u0, inv_h):
+def _hermite_all(out, u, n, tables, offset, m, u0, inv_h, knot):
     """Central-table interpolation for every draw (clamped, branch-free); tails fixed later.
 
-    Two passes: knot index and fraction for all draws (vectorised), then the interpolation;
-    one fused loop does not vectorise and runs about twice as slow.
+    Two passes: knot index (into the int64 scratch ``knot``) and fraction for all draws
+    (vectorised), then the interpolation; one fused loop does not vectorise and runs about
+    twice as slow.
     """
     h = 1.0 / inv_h
     t_max = m - 1.000001
-    knot = np.empty(n, dtype=np.int64)
     for j in range(n):
         t = min(max((u[j] - u0) * inv_h, 0.0), t_max)
         i = np.int64(t)
@@ -429,18 +430,22 @@ def _hermite_all(out, u, n, tables, offset, m, u0, inv_h):
 
 
 @jit
-def sample_into(out, u, family, params, p, key, tables, k0, n):
+def sample_into(out, work, family, params, p, key, tables, k0, n):
     """Fill ``out[:n]`` with draws ``k0 .. k0+n-1`` of one input (uniform -> inverse CDF);
-    ``u`` is scratch space of the same length."""
+    ``work`` is scratch space: three rows of at least ``n`` (see ``transform_into``)."""
     if family != F_GIVEN:
-        fill_uniforms(u, key, k0, n)
-    transform_into(out, u, family, params, p, tables, k0, n)
+        fill_uniforms(work[0], key, k0, n)
+    transform_into(out, work, family, params, p, tables, k0, n)
 
 
 @jit
-def transform_into(out, u, family, params, p, tables, k0, n):
-    """``out[:n]`` = the inverse CDF of ``family`` at the uniforms ``u[:n]`` (which it may
-    overwrite as scratch); ``F_GIVEN`` reads its values for draws ``k0 ..`` instead."""
+def transform_into(out, work, family, params, p, tables, k0, n):
+    """``out[:n]`` = the inverse CDF of ``family`` at the uniforms ``work[0, :n]``; rows 1
+    and 2 of ``work`` (and row 0) are scratch space. ``F_GIVEN`` reads its values for draws
+    ``k0 ..`` instead."""
+    u = work[0]
+    iwork = work[1].view(np.int64)
+    fwork = work[2]
     if family == F_UNIFORM:
         lo = params[p]
         w = params[p + 1]
@@ -455,13 +460,13 @@ def transform_into(out, u, family, params, p, tables, k0, n):
     elif family == F_NORMAL:
         mu = params[p]
         sigma = params[p + 1]
-        normal_scores(out, u, n)
+        normal_scores(out, u, n, iwork, fwork)
         for j in range(n):
             out[j] = mu + sigma * out[j]
     elif family == F_LOGNORMAL:
         mu = params[p]
         sigma = params[p + 1]
-        normal_scores(out, u, n)
+        normal_scores(out, u, n, iwork, fwork)
         for j in range(n):
             u[j] = mu + sigma * out[j]
         exp_into(out, u, n)
@@ -469,7 +474,7 @@ def transform_into(out, u, family, params, p, tables, k0, n):
         median = params[p]
         s_sigma = params[p + 3] * params[p + 1]
         s_scale = params[p + 3] * params[p + 2]
-        normal_scores(out, u, n)
+        normal_scores(out, u, n, iwork, fwork)
         for j in range(n):
             out[j] = median + s_scale * math.expm1(s_sigma * out[j])
     elif family == F_TRUNCNORM:
@@ -510,7 +515,7 @@ def transform_into(out, u, family, params, p, tables, k0, n):
         n_z = int(params[p + 5])
         z0 = params[p + 6]
         inv_hz = params[p + 7]
-        _hermite_all(out, u, n, tables, off_u, n_u, u0, inv_hu)
+        _hermite_all(out, u, n, tables, off_u, n_u, u0, inv_hu, iwork)
         for j in range(n):
             if not u0 <= u[j] <= u1:
                 out[j] = table_ppf(ndtri(u[j]), tables, off_z, n_z, z0, inv_hz)
@@ -529,31 +534,32 @@ def transform_into(out, u, family, params, p, tables, k0, n):
 def eval_block(code, params, keys, design, tables, regs, k0, n):
     """Run the program on draws ``k0 .. k0+n-1``; results stay in ``regs[:, :n]``.
 
-    ``design`` says how streams turn into uniforms (``DESIGN_*``). The last register row is
-    scratch space for the samplers (see ``_new_registers``).
+    ``design`` says how streams turn into uniforms (``DESIGN_*``). The last ``N_WORK``
+    register rows are scratch space for the samplers (see ``_new_registers``).
     """
-    scratch = regs[regs.shape[0] - 1]
+    work = regs[regs.shape[0] - N_WORK:]
+    scratch = work[0]
     plain = design[0] == DESIGN_MC
     for i in range(code.shape[0]):
         op = code[i, 0]
         d = regs[code[i, 1]]
         if op == OP_SAMPLE:
             if plain or code[i, 4] == F_GIVEN:
-                sample_into(d, scratch, code[i, 4], params, code[i, 2], keys[code[i, 3]],
+                sample_into(d, work, code[i, 4], params, code[i, 2], keys[code[i, 3]],
                             tables, k0, n)
             else:
                 stream_uniforms(scratch, design, keys, code[i, 3], k0, n)
-                transform_into(d, scratch, code[i, 4], params, code[i, 2], tables, k0, n)
+                transform_into(d, work, code[i, 4], params, code[i, 2], tables, k0, n)
             continue
         if op == OP_NSCORE:  # normal scores of a stream (inputs of a correlated group)
             stream_uniforms(scratch, design, keys, code[i, 3], k0, n)
-            normal_scores(d, scratch, n)
+            normal_scores(d, scratch, n, work[1].view(np.int64), work[2])
             continue
         if op == OP_SAMPLE_U:  # inverse CDF of uniforms held in a register (from a copula)
             src = regs[code[i, 3]]
             for j in range(n):
                 scratch[j] = src[j]
-            transform_into(d, scratch, code[i, 4], params, code[i, 2], tables, k0, n)
+            transform_into(d, work, code[i, 4], params, code[i, 2], tables, k0, n)
             continue
         a = regs[code[i, 2]]
         if op == OP_NEG:
@@ -653,8 +659,9 @@ def eval_block(code, params, keys, design, tables, regs, k0, n):
 
 @jit
 def _new_registers(n_regs, const_regs, const_vals):
-    """A lane's register file: the program's registers plus one scratch row, constants set."""
-    regs = np.empty((n_regs + 1, BLOCK))
+    """A lane's register file: the program's registers plus ``N_WORK`` scratch rows for the
+    samplers, constants set."""
+    regs = np.empty((n_regs + N_WORK, BLOCK))
     for i in range(const_regs.shape[0]):
         regs[const_regs[i], :] = const_vals[i]
     return regs
