@@ -20,6 +20,7 @@ from builders import make_scenario, run_main
 from mcsim import plot
 from mcsim.cli import cli
 from mcsim.engine import sample, simulate
+from mcsim.sensitivity import tornado
 from mcsim.units import format_percent
 
 mpl_image = pytest.importorskip("matplotlib.image")
@@ -262,3 +263,35 @@ def test_bad_plot_format_is_one_line_and_exit_2(scenario_file, monkeypatch, caps
                             monkeypatch, capsys)
     assert code == 2 and err.startswith("mcsim: error: ") and err.count("\n") == 1
     assert "jpg" in err and "Traceback" not in err
+
+
+def test_a_claim_with_different_values_in_two_views_gets_a_line_for_each(sim):
+    other = make_scenario(
+        inputs={"gpus": {"p5": 8_000, "p95": 12_000},
+                "price": {"dist": "lognormal", "mu": 10.0, "sigma": 0.2},
+                "spread": {"dist": "lognormal", "mu": 0.0, "sigma": 1.5},
+                "delta": {"dist": "normal", "loc": 0.0, "scale": 1.0}},
+        outputs={"capex": {"formula": "gpus * price", "unit": "USD"},
+                 "ratio": {"formula": "gpus * price / 6e6", "unit": "x"},
+                 "wide": {"formula": "spread * 1e6", "unit": "USD"},
+                 "signed": {"formula": "delta", "unit": ""}},
+        claims={"press": {"output": "ratio", "value": 35.0, "source": "another paper"}})
+    view = simulate(dataclasses.replace(other, name="view"), N, seed=SEED)
+    texts = _claim_texts(plot.distribution_figure([sim, view], "ratio"))
+    assert any(t.strip().startswith("press (scenario) = 40.0x") for t in texts), texts
+    assert any(t.strip().startswith("press (view) = 35.0x") for t in texts), texts
+
+
+def test_binned_tornado_puts_red_at_the_inputs_top_bin():
+    sc = make_scenario(inputs={"up": {"dist": "uniform", "min": 0, "max": 1},
+                               "down": {"dist": "uniform", "min": 0, "max": 1}},
+                       outputs={"y": "2 * up - down"})
+    tor = tornado(sc, "y", draws=200_000, seed=1, methods=("binned",))
+    rows = tor.table.set_index("input")
+    assert rows.loc["down", "value"] < 0 < rows.loc["up", "value"]
+    ax = plot.tornado_figure(tor).axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    red = {labels[round(p.get_y() + p.get_height() / 2)]: p.get_width()
+           for p in ax.patches if p.get_facecolor()[0] > 0.6}
+    assert red["up"] > 0 > red["down"]  # up's top bin is right of the mean, down's left
+    assert [t.get_text() for t in ax.get_legend().get_texts()][0].startswith("input high")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -441,3 +442,26 @@ def test_report_opens_in_headless_chromium(single, multi, tmp_path):
         assert any(e["level"] == "SEVERE" for e in driver.get_log("browser"))
     finally:
         driver.quit()
+
+
+def test_rewriting_a_report_folder_keeps_files_readable_and_drops_an_old_comparison(
+        multi, files, tmp_path):
+    out = tmp_path / "again"
+    shutil.copytree(multi[0], out)
+    assert (out / "comparison.csv").exists()
+    result = CliRunner().invoke(cli, ["report", str(files[0]), "--draws", "20k", "--seed", "1",
+                                      "--tornado-draws", "10k", "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert not (out / "comparison.csv").exists()
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("index.html", "summary.csv", "claims.csv", "manifest.json"):
+        assert (out / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+
+
+def test_the_page_gives_a_command_that_reproduces_it(multi, files):
+    text = (multi[0] / "index.html").read_text()
+    command = text.split("<pre><code>", 1)[1].split("</code></pre>", 1)[0]
+    for part in ("--draws 40000", f"--seed {SEED}", "--tornado-draws 20000", "--paired-runs 8",
+                 str(files[0]), str(files[1])):
+        assert part in command, command

@@ -114,7 +114,8 @@ def write_files(out_dir: Path, files: Mapping[str, str | bytes],
     A new folder is built under a temporary name beside it and renamed into place. In an
     existing folder every file is first written under a temporary name; then all are renamed
     over the old ones with Ctrl-C held off, and files of an earlier run left in the ``owned``
-    subfolders are removed, so the folder never mixes two runs.
+    subfolders (or ``owned`` files this run does not write) are removed, so the folder never
+    mixes two runs.
     """
     parent = out_dir.parent
     try:
@@ -150,6 +151,14 @@ def write_csv(frame, path: str | Path, option: str = "--csv") -> Path:
     return path
 
 
+def temp_file(folder: Path, name: str) -> tuple[int, str]:
+    """A temporary file beside ``folder / name`` for an atomic write, with the permissions a
+    plain new file would get (mkstemp's are private to the owner)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    os.fchmod(fd, 0o666 & ~_umask())
+    return fd, tmp
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -167,8 +176,7 @@ def _replace_all(folder: Path, files: Mapping[str, str | bytes],
         for name, data in files.items():
             target = folder / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temps[name] = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                               dir=target.parent)
+            fd, temps[name] = temp_file(target.parent, target.name)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(_encode(data))
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -177,6 +185,8 @@ def _replace_all(folder: Path, files: Mapping[str, str | bytes],
                 os.replace(tmp, folder / name)
             new = {(folder / name).resolve() for name in files}
             for sub in owned:
+                if (folder / sub).is_file() and (folder / sub).resolve() not in new:
+                    (folder / sub).unlink()  # an owned file this run does not write
                 for stale in sorted((folder / sub).glob("*")):
                     if stale.is_file() and stale.resolve() not in new:
                         stale.unlink()
@@ -190,7 +200,7 @@ def _replace_all(folder: Path, files: Mapping[str, str | bytes],
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file(path.parent, path.name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)

@@ -16,7 +16,6 @@ import io
 import math
 import os
 import re
-import tempfile
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import McsimError
+from .export import temp_file
 from .reduce import check_level
 from .units import format_compact, format_percent, format_value, is_ratio
 
@@ -76,7 +76,7 @@ def _save(fig, path: Path, tight: bool = True) -> Path:
     check_plot_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        fd, tmp = temp_file(path.parent, path.name)
         os.close(fd)
         try:
             fig.savefig(tmp, **_save_options(path.suffix[1:], tight))
@@ -185,13 +185,15 @@ def _series(sims: Sequence[Simulation], output: str,
         q = st.histogram.quantile(np.array([0.5, (1 - level) / 2, (1 + level) / 2]))[0]
         series.append(Series(sim.scenario.name, st.histogram, float(q[0]), float(q[1]),
                              float(q[2])))
-    values: dict[str, float] = {}
+    holders: dict[tuple[str, float], list[str]] = {}  # (claim, value) -> scenarios
     for sim in sims:
         for claim in sim.scenario.claims:
             if claim.output == output:
-                values.setdefault(claim.name, claim.value)
-    marks = [Mark(name, v, tuple(s.histogram.cdf(v) for s in series))
-             for name, v in values.items()]
+                holders.setdefault((claim.name, claim.value), []).append(sim.scenario.name)
+    names = [name for name, _ in holders]
+    marks = [Mark(name if names.count(name) == 1 else f"{name} ({', '.join(who)})", v,
+                  tuple(s.histogram.cdf(v) for s in series))
+             for (name, v), who in holders.items()]
     return series, sorted(marks, key=lambda m: m.value)
 
 
@@ -364,11 +366,18 @@ def tornado_figure(tor: Tornado, top: int = 15):
     y = np.arange(len(rows))
     if method in ("binned", "swing"):
         ref = tor.baseline if method == "swing" else tor.mean
-        left = rows["low"].to_numpy()
-        right = rows["high"].to_numpy()
-        ax.barh(y, right - ref, left=ref, color="#c0504d", label="high")
-        ax.barh(y, left - ref, left=ref, color="#4f81bd", label="low")
+        low = rows["low"].to_numpy()
+        high = rows["high"].to_numpy()
+        if method == "binned":  # low/high are the smallest/largest bin means: put each at
+            # the end of the input it belongs to (value < 0: the output falls as it rises)
+            falls = rows["value"].to_numpy() < 0
+            low, high = np.where(falls, high, low), np.where(falls, low, high)
+        ax.barh(y, high - ref, left=ref, color="#c0504d",
+                label="input high (P90, or its top bin)")
+        ax.barh(y, low - ref, left=ref, color="#4f81bd",
+                label="input low (P10, or its bottom bin)")
         ax.axvline(ref, color="black", linewidth=0.8)
+        ax.legend(loc="lower right", fontsize=8)
         ax.set_xlabel(f"{tor.output} ({tor.unit or 'value'}); line: "
                       f"{'base case' if method == 'swing' else 'mean'} "
                       f"{format_value(ref, tor.unit)}")

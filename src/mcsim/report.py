@@ -15,6 +15,7 @@ import base64
 import html
 import json
 import math
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,9 @@ class Report:
         if self.comparison is not None:
             files["comparison.csv"] = self.comparison.to_frame().to_csv(index=False)
         return files
+
+
+OWNED = ("comparison.csv",)  # a report into an old report's folder removes it if not rewritten
 
 
 def headline_outputs(scenarios: Sequence[Scenario]) -> list[str]:
@@ -144,7 +148,7 @@ def build_report(scenarios: Sequence[Scenario], draws: int, seed: int, ci: float
 
 def write_report(report: Report, out_dir: str | Path) -> Path:
     """Write the report's files into ``out_dir`` (built beside it, then renamed into place)."""
-    return write_files(Path(out_dir), report.files())
+    return write_files(Path(out_dir), report.files(), owned=OWNED)
 
 
 def _tornado(sc: Scenario, output: str, draws: int, seed: int,
@@ -344,9 +348,16 @@ class _Page:
                  ("Time", f"{self.info['wall_seconds']:.1f} s for the whole report"),
                  ("Created (UTC)", self.info["created_utc"])]
         rows += [f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts]
-        paths = " ".join(s.scenario.path or s.scenario.name for s in self.sims)
-        cmd = (f"mcsim report {paths} --draws {self.info['draws']} --seed {self.info['seed']} "
-               f"--ci {100 * self.level:g}")
+        cmd = shlex.join(["mcsim", "report", *(str(s.scenario.path or s.scenario.name)
+                                                for s in self.sims),
+                          "--draws", str(self.info["draws"]), "--seed", str(self.info["seed"]),
+                          "--ci", f"{100 * self.level:g}",
+                          *(x for o in self.info["tornado"]["outputs"] for x in ("--tornado", o)),
+                          "--tornado-draws", str(self.info["tornado"]["draws"]),
+                          *(["--paired-runs", str(self.info["comparison"]["replicates"])]
+                            if self.info["comparison"] else []),
+                          *(["--repair-correlations"] if any(s.scenario.repairs
+                                                             for s in self.sims) else [])])
         return (f'<table class="kv">{"".join(rows)}</table>'
                 f"<p>Reproduce it with</p><pre><code>{_e(cmd)}</code></pre>")
 
@@ -363,12 +374,12 @@ class _Page:
                 ("P(true > claimed)", True), ("source", False)]
         frame = self.claims.sort_values(["claim"] + (["scenario"] if self.multi else []),
                                         kind="stable") if self.multi else self.claims
-        notes = {c.name: c.note for s in self.sims for c in s.scenario.claims}
+        notes = {(s.scenario.name, c.name): c.note for s in self.sims for c in s.scenario.claims}
         rows = []
         for r in frame.itertuples():
             scen = getattr(r, "scenario", self.names[0])
-            note = f'<div class="small">{_e(notes.get(r.claim, ""))}</div>' if notes.get(
-                r.claim) else ""
+            text = notes.get((scen, r.claim), "")
+            note = f'<div class="small">{_e(text)}</div>' if text else ""
             rows.append(
                 f'<tr data-scenario="{_e(scen)}" data-claim="{_e(r.claim)}">'
                 f"<td><code>{_e(r.claim)}</code></td>{self._scenario_cell(scen)}"
@@ -426,7 +437,8 @@ class _Page:
         table = table.assign(_rank=table["output"].map(rank)).sort_values("_rank", kind="stable")
         rows = []
         for r in table.itertuples():
-            z = r.difference / r.difference_se if r.difference_se > 0 else math.inf
+            z = (math.nan if not r.difference_se >= 0 else
+                 r.difference / r.difference_se if r.difference_se > 0 else math.inf)
             rows.append(
                 f'<tr data-scenario="{_e(r.scenario)}" data-output="{_e(r.output)}">'
                 f"<td>{_e(r.label)}<br><code class=\"small\">{_e(r.output)}</code></td>"
@@ -438,7 +450,8 @@ class _Page:
                 + _num(r.difference_se, format_value(r.difference_se, r.unit), "difference_se")
                 + _num(r.independent_se, format_value(r.independent_se, r.unit),
                        "independent_se")
-                + _num(z, f"{z:+.1f}" if math.isfinite(z) else "exact", "z") + "</tr>")
+                + _num(z, f"{z:+.1f}" if math.isfinite(z) else ("n/a" if z != z else "exact"),
+                       "z") + "</tr>")
         return (f"<p>Each scenario's median minus that of <code>{_e(c.reference)}</code>, all "
                 f"drawn with seed {c.seed}: inputs with the same name get the very same draws "
                 "(common random numbers), so the medians move together and their difference "
@@ -503,9 +516,11 @@ class _Page:
                     "</figure>")
             parts.append(f"<h3><code>{_e(output)}</code></h3>"
                          f"<div class=\"tornados\">{''.join(figures)}</div>")
-        return ("<p>Which inputs move each claimed output most: the mean of the output in the "
-                "lowest and the highest of 10 equal-probability bins of each input (bars "
-                "around the overall mean), from the same kind of run with the same seed. "
+        return ("<p>Which inputs move each claimed output most: the output's mean in each "
+                "of 10 equal-probability bins of an input; each bar spans the lowest to the "
+                "highest of those means, around the overall mean, red at the end of the "
+                "input's top bin and blue at its bottom bin (so a red bar on the left: the "
+                "output falls as the input rises). Same kind of run, same seed. "
                 "<code>mcsim sensitivity</code> gives every method's table.</p>"
                 + "".join(parts))
 
