@@ -733,59 +733,49 @@ def _bin_indices(r, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
             idx[j] = histogram_index(r[j], lo_pos, n_pos, lo_neg, n_neg, sub_bits)
 
 
-@jit
+_SIGN_OFF = np.int64(0x7FFFFFFFFFFFFFFF)
+_DBL_MAX = 1.7976931348623157e308
+
+
+@jit(inline="always")
+def _order_key(x):
+    """An int64 that orders like the double ``x`` (flip the magnitude bits of negatives)."""
+    b = np.float64(x).view(np.int64)
+    return b ^ ((b >> 63) & _SIGN_OFF)
+
+
+@jit(inline="always")
+def _from_order_key(k):
+    return np.int64(k ^ ((k >> 63) & _SIGN_OFF)).view(np.float64)
+
+
+@jit(fastmath={"reassoc", "contract"})
 def _moments_finite_only(r, m, shift):
     """Count, shifted sum, sum of squares, min and max of the finite values of ``r[:m]``.
 
-    Four interleaved accumulators, combined in a fixed order, break the add-latency chain
-    (the result still does not depend on threads or batching); non-finite values are masked
-    with selects rather than branches.
+    One loop that LLVM vectorises: the sums may be reassociated (a fixed order for a given
+    block, so results still do not depend on threads or batching), and min and max are taken
+    over integer keys that order like the doubles (float min/max reductions do not
+    vectorise without assuming no NaN). Non-finite values are masked with selects.
     """
-    c0 = c1 = c2 = c3 = 0
-    a0 = a1 = a2 = a3 = 0.0
-    q0 = q1 = q2 = q3 = 0.0
-    lo = np.inf
-    hi = -np.inf
-    m4 = m - m % 4
-    for j in range(0, m4, 4):
-        x0 = r[j]
-        x1 = r[j + 1]
-        x2 = r[j + 2]
-        x3 = r[j + 3]
-        g0 = math.isfinite(x0)
-        g1 = math.isfinite(x1)
-        g2 = math.isfinite(x2)
-        g3 = math.isfinite(x3)
-        d0 = x0 - shift if g0 else 0.0
-        d1 = x1 - shift if g1 else 0.0
-        d2 = x2 - shift if g2 else 0.0
-        d3 = x3 - shift if g3 else 0.0
-        c0 += g0
-        c1 += g1
-        c2 += g2
-        c3 += g3
-        a0 += d0
-        a1 += d1
-        a2 += d2
-        a3 += d3
-        q0 += d0 * d0
-        q1 += d1 * d1
-        q2 += d2 * d2
-        q3 += d3 * d3
-        lo = min(lo, x0 if g0 else np.inf, x1 if g1 else np.inf, x2 if g2 else np.inf,
-                 x3 if g3 else np.inf)
-        hi = max(hi, x0 if g0 else -np.inf, x1 if g1 else -np.inf, x2 if g2 else -np.inf,
-                 x3 if g3 else -np.inf)
-    for j in range(m4, m):
+    c = 0.0
+    a = 0.0
+    q = 0.0
+    lo = _SIGN_OFF
+    hi = -_SIGN_OFF - 1
+    for j in range(m):
         x = r[j]
-        if math.isfinite(x):
-            c0 += 1
-            d = x - shift
-            a0 += d
-            q0 += d * d
-            lo = min(lo, x)
-            hi = max(hi, x)
-    return c0 + c1 + c2 + c3, (a0 + a1) + (a2 + a3), (q0 + q1) + (q2 + q3), lo, hi
+        g = abs(x) <= _DBL_MAX  # false for inf and nan
+        d = x - shift if g else 0.0
+        c += 1.0 if g else 0.0
+        a += d
+        q += d * d
+        k = _order_key(x)
+        lo = min(lo, k if g else _SIGN_OFF)
+        hi = max(hi, k if g else -_SIGN_OFF - 1)
+    if c == 0.0:
+        return 0, 0.0, 0.0, np.inf, -np.inf
+    return np.int64(c), a, q, _from_order_key(lo), _from_order_key(hi)
 
 
 @jit_parallel
