@@ -717,9 +717,10 @@ def histogram_index(x, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
 
 
 @jit
-def _bin_indices(r, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
-    """``idx[j] = histogram_index(r[j], ...)``: a branch-free pass for positive values inside
-    the fine octaves (vectorised), then the general function for the others."""
+def _histogram_add(r, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits, h, off):
+    """Count ``r[:m]`` into the histogram ``h[off:]``: a branch-free pass computes the bin of
+    every positive value inside the fine octaves (vectorised; ``idx`` is scratch), then one
+    pass adds them, calling the general ``histogram_index`` only for the other values."""
     s = 1 << sub_bits
     base = n_neg * s + 4 - lo_pos * s
     shift = 52 - sub_bits
@@ -729,8 +730,11 @@ def _bin_indices(r, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
         inside = (r[j] > 0.0) & (e >= lo_pos) & (e < lo_pos + n_pos)
         idx[j] = base + e * s + ((bits >> shift) & (s - 1)) if inside else -2
     for j in range(m):
-        if idx[j] == -2:
-            idx[j] = histogram_index(r[j], lo_pos, n_pos, lo_neg, n_neg, sub_bits)
+        b = idx[j]
+        if b == -2:
+            b = histogram_index(r[j], lo_pos, n_pos, lo_neg, n_neg, sub_bits)
+        if b >= 0:
+            h[off + b] += 1
 
 
 _SIGN_OFF = np.int64(0x7FFFFFFFFFFFFFFF)
@@ -825,10 +829,7 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
                     n_neg = hist_layout[o, 3]
                     shift = shifts[o]
                     cnt, s1, s2, lo, hi = _moments_finite_only(r, m, shift)
-                    _bin_indices(r, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits)
-                    for j in range(m):
-                        if idx[j] >= 0:
-                            h[off + idx[j]] += 1
+                    _histogram_add(r, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits, h, off)
                     if cnt < m:
                         nonfinite[lane, o] += m - cnt
                     # element indexing, not a view: a view of an array shared between lanes
