@@ -23,3 +23,12 @@ def test_vectorised_exp_is_within_an_ulp_of_libm():
     assert rel.max() <= 2.3e-16
     np.testing.assert_array_equal(out[~finite & ~np.isnan(x)], expected[~finite & ~np.isnan(x)])
     assert np.isnan(out[np.isnan(x)]).all()
+
+
+def test_lowest_bit_finds_every_position():
+    rng = np.random.default_rng(0)
+    for bit in range(64):
+        low = np.uint64(1) << np.uint64(bit)
+        above = np.uint64(rng.integers(0, 2**63)) << np.uint64(min(bit + 1, 63))
+        mask = low | (above if bit < 63 else np.uint64(0))
+        assert K._lowest_bit(mask) == bit
