@@ -247,10 +247,11 @@ def test_kernel_uniforms_helper_matches_uniform01():
 
 @pytest.mark.parametrize("name", sorted(n for n in CASES if dist(n).family in TABULATED))
 def test_table_interpolation_error_is_tiny(name):
-    """The cubic Hermite tables reach 1e-9 of the spread (the module docstring's promise)."""
+    """The cubic Hermite tables reach 1e-7 of the spread (the module docstring's promise),
+    everywhere: centre, tails and the seam between them."""
     d = dist(name)
-    xs, u = kernel_at(d, np.linspace(1e-6, 1 - 1e-6, 1001))
-    assert np.max(np.abs(xs - d.ppf(u))) <= 1e-9 * spread(d)
+    xs, u = kernel_at(d, np.linspace(1e-6, 1 - 1e-6, 20001))
+    assert np.max(np.abs(xs - d.ppf(u))) <= 1e-7 * spread(d)
 
 
 # ---------------------------------------------------------------- ndtri and the uniforms
@@ -566,7 +567,7 @@ def test_tables_are_cached_on_disk_and_rebuilt_when_damaged(tmp_path, monkeypatc
     D._table.cache_clear()
     again = d.kernel_spec()
     assert again == first
-    assert np.array_equal(np.load(path), first.table)
+    assert np.array_equal(np.load(path), D._table(d.family, D._frozen(d.params)))  # the knots
     D._table.cache_clear()
     monkeypatch.setenv("MCSIM_CACHE_DIR", str(path))  # a file: the cache cannot be written
     assert d.kernel_spec() == first

@@ -427,19 +427,23 @@ def _lowest_bit(mask):
 def _hermite_all(out, u, n, tables, offset, m, u0, inv_h, knot):
     """Central-table interpolation for every draw (clamped, branch-free); tails fixed later.
 
-    Two passes: knot index (into the int64 scratch ``knot``) and fraction for all draws
-    (vectorised), then the interpolation; one fused loop does not vectorise and runs about
-    twice as slow.
+    The table holds each of the ``m - 1`` cubic pieces as coefficients c0..c3, each followed
+    by the next knot (``distributions._cubic_coefficients``). Two passes: piece and fraction
+    for all draws (vectorised, ``knot`` is int64 scratch), then Horner's rule clamped to the
+    piece's two knots (monotone); one fused loop does not vectorise and runs slower.
     """
-    h = 1.0 / inv_h
     t_max = m - 1.000001
     for j in range(n):
         t = min(max((u[j] - u0) * inv_h, 0.0), t_max)
         i = np.int64(t)
-        knot[j] = i
+        knot[j] = offset + 4 * i
         out[j] = t - i
     for j in range(n):
-        out[j] = _hermite_at(tables, offset + knot[j], m, out[j], h)
+        k = knot[j]
+        f = out[j]
+        x0 = tables[k]
+        x = x0 + f * (tables[k + 1] + f * (tables[k + 2] + f * tables[k + 3]))
+        out[j] = min(max(x, x0), tables[k + 4])
 
 
 @jit

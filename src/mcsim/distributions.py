@@ -4,8 +4,13 @@
 scipy's parameter names or elicited quantiles (``p5``/``p95``, ``p10``/``p50``/``p90``,
 ``min``/``mode``/``max``). A ``Distribution`` knows its exact reference behaviour (``ppf`` and
 ``cdf``, from ``scipy.stats``) and how the kernel samples it (``kernel_spec``): a closed-form
-inverse CDF where one is cheap, else a table of x at normal scores with exact slopes, which the
-kernel interpolates with a cubic Hermite (error under 1e-9 of the spread; see the tests).
+inverse CDF where one is cheap, else tables of x with exact slopes, which the kernel
+interpolates with a cubic Hermite: over the centre (u in [1/64, 63/64]) on a grid of 1,025
+knots, error under 1e-7 of the p1-p99 spread (worst: gamma a = 0.5, 5e-8; see the tests), and
+in the tails at normal scores. The centre's grid is a speed trade, measured: 4,097 knots reached
+2e-10, but 21 such tables (the DeepSeek scenario) no longer stay in cache, and the run was 25%
+slower. The error stays far below the Monte Carlo error of any run (1e-3 of the spread at 10M
+draws) and below the 1e-6 the project asks of a tabulated inverse CDF.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ Z80 = float(special.ndtri(0.90))  # a p10/p90 pair spans mu +- Z80 sigma
 TABLE_Z = 8.5  # tails: normal scores in [-TABLE_Z, TABLE_Z] (uniform draws reach ~8.2)
 TABLE_KNOTS = 2049
 TABLE_U = 1.0 / 64  # centre: u in [TABLE_U, 1 - TABLE_U], interpolated without ndtri
-TABLE_U_KNOTS = 4097
+TABLE_U_KNOTS = 1025  # see the module docstring: cache-sized, error < 1e-7 of the spread
 
 
 @dataclass(frozen=True)
@@ -209,10 +214,24 @@ def _table_spec(dist: Distribution) -> KernelSpec:
     Building one takes scipy ~15 ms, so tables are cached in memory and on disk (see
     ``table_cache_dir``), keyed by the distribution, the table layout and scipy's version.
     """
-    n_u = 2 * TABLE_U_KNOTS
-    params = (0.0, float(TABLE_U_KNOTS), TABLE_U, (TABLE_U_KNOTS - 1) / (1.0 - 2 * TABLE_U),
-              float(n_u), float(TABLE_KNOTS), -TABLE_Z, (TABLE_KNOTS - 1) / (2 * TABLE_Z))
-    return KernelSpec(K.F_TABLE, params, _table(dist.family, _frozen(dist.params)), (0, 4))
+    inv_hu = (TABLE_U_KNOTS - 1) / (1.0 - 2 * TABLE_U)
+    table = _table(dist.family, _frozen(dist.params))
+    n = TABLE_U_KNOTS
+    central = _cubic_coefficients(table[:n], table[n:2 * n], 1.0 / inv_hu)
+    params = (0.0, float(n), TABLE_U, inv_hu,
+              float(central.size), float(TABLE_KNOTS), -TABLE_Z, (TABLE_KNOTS - 1) / (2 * TABLE_Z))
+    return KernelSpec(K.F_TABLE, params, np.concatenate([central, table[2 * n:]]), (0, 4))
+
+
+def _cubic_coefficients(x: np.ndarray, slope: np.ndarray, h: float) -> np.ndarray:
+    """The cubic Hermite pieces between knots ``x`` (spacing ``h``, exact ``slope``) as
+    polynomial coefficients in the fraction f: per piece c0..c3 (x = c0 + f (c1 + f (c2 +
+    f c3))), followed by the next knot's value, which bounds the piece. So the kernel reads
+    five neighbouring values, and evaluates three multiply-adds, per draw."""
+    x0, x1 = x[:-1], x[1:]
+    d0, d1 = slope[:-1] * h, slope[1:] * h
+    pieces = np.stack([x0, d0, 3 * (x1 - x0) - 2 * d0 - d1, 2 * (x0 - x1) + d0 + d1], axis=1)
+    return np.append(pieces.ravel(), x[-1])
 
 
 def _frozen(params: Mapping[str, Any]) -> tuple:
