@@ -127,8 +127,9 @@ def test_overlay_has_one_series_per_scenario_and_each_claims_percentiles(pair):
     assert len(legend) == 2 and all(t.startswith(f"{s.scenario.name}: median") for s, t in
                                     zip(pair, legend, strict=True))
     label = next(t for t in _claim_texts(fig) if t.strip().startswith("press = "))
-    cdfs = [format_percent(s.outputs["ratio"].histogram.cdf(40.0)) for s in pair]
-    assert " | ".join(cdfs) in label
+    cdfs = [f"{s.scenario.name} {format_percent(s.outputs['ratio'].histogram.cdf(40.0))}"
+            for s in pair]
+    assert "\n".join(cdfs) in label
     assert "shifted" in legend[1]
     assert "common random numbers" in fig.axes[0].get_title(loc="left")
     plot.figure_bytes(fig)
@@ -295,3 +296,12 @@ def test_binned_tornado_puts_red_at_the_inputs_top_bin():
            for p in ax.patches if p.get_facecolor()[0] > 0.6}
     assert red["up"] > 0 > red["down"]  # up's top bin is right of the mean, down's left
     assert [t.get_text() for t in ax.get_legend().get_texts()][0].startswith("input high")
+
+
+def test_plot_format_alone_draws_the_charts(scenario_file, tmp_path):
+    out = tmp_path / "svg"
+    result = CliRunner().invoke(cli, ["run", str(scenario_file), "--draws", "20k", "--seed", "1",
+                                      "-q", "--plot-format", "svg", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    charts = sorted(p.suffix for p in (out / "charts").iterdir())
+    assert charts and set(charts) == {".svg"}

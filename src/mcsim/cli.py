@@ -73,8 +73,8 @@ def cli() -> None:
 @click.option("--plot", "plot", is_flag=True,
               help="also draw each output's distribution (and the ratios' exceedance curves) "
                    "into charts/ in the results folder; needs matplotlib")
-@click.option("--plot-format", type=click.Choice(["png", "svg", "pdf"]), default="png",
-              show_default=True, help="image format of the --plot charts")
+@click.option("--plot-format", type=click.Choice(["png", "svg", "pdf"]), default=None,
+              help="image format of the charts (implies --plot)  [default: png]")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correlations,
         sampler, replicates, plot, plot_format, quiet) -> None:
@@ -82,6 +82,8 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
     from . import engine, export, reduce, render, sampling
     from .scenario import load_scenario
 
+    plot = plot or plot_format is not None
+    plot_format = plot_format or "png"
     if plot:
         from .plot import require_matplotlib
 

@@ -238,6 +238,14 @@ def _decorate(ax, sims: Sequence[Simulation], output: str, axis: Axis, ylabel: s
     ax.set_axisbelow(True)
 
 
+def _per_series(series: Sequence[Series], values: list[str]) -> str:
+    """One value, or each scenario's value named, a line each (labels run along the line,
+    and one long line would run off the chart)."""
+    if len(series) == 1:
+        return values[0]
+    return "".join(f"\n{s.name} {v}" for s, v in zip(series, values, strict=True))
+
+
 def _claim_lines(ax, marks: Sequence[Mark], unit: str, axis: Axis, describe) -> None:
     """Each claim a vertical line, labelled along it (sides alternate where two are close)."""
     def position(v: float) -> float:
@@ -314,7 +322,7 @@ def distribution_figure(sims: Sequence[Simulation], output: str, ci: float = 0.9
         ax.set_ylim(0, (top or 1.0) * 1.08)
 
         def describe(m: Mark) -> str:
-            return "percentile " + " | ".join(format_percent(c) for c in m.cdf)
+            return "percentile " + _per_series(series, [format_percent(c) for c in m.cdf])
 
         _claim_lines(ax, marks, unit, axis, describe)
         _decorate(ax, sims, output, axis, f"% of draws per bin ({len(edges) - 1} bins)")
@@ -341,10 +349,10 @@ def exceedance_figure(sims: Sequence[Simulation], output: str, ci: float = 0.90)
                     ax.plot(m.value, 100 * (1 - m.cdf[k]), "o", color=colour, zorder=6,
                             markeredgecolor="white", markersize=6)
         ax.set_ylim(0, 100)
-        ax.set_yticks([0, 5, 25, 50, 75, 95, 100])
+        ax.set_yticks([0, 10, 25, 50, 75, 90, 100])
 
         def describe(m: Mark) -> str:
-            return "P(>) " + " | ".join(format_percent(1 - c) for c in m.cdf)
+            return "P(>) " + _per_series(series, [format_percent(1 - c) for c in m.cdf])
 
         _claim_lines(ax, marks, unit, axis, describe)
         _decorate(ax, sims, output, axis, "P(value > x), %")
