@@ -32,3 +32,14 @@ def test_lowest_bit_finds_every_position():
         above = np.uint64(rng.integers(0, 2**63)) << np.uint64(min(bit + 1, 63))
         mask = low | (above if bit < 63 else np.uint64(0))
         assert K._lowest_bit(mask) == bit
+
+
+def test_our_log_is_within_an_ulp_of_libm():
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.random(100_000) * 0.075, np.exp(rng.uniform(-37, 0, 100_000)),
+                        [2.0**-53, 2.0**-1022, 0.075, 0.5, 1.0, 2.0, 1e300, math.sqrt(2)]])
+    ours = np.array([K._log_positive(v) for v in x])
+    ref = np.log(x)
+    assert ours[x == 1.0][0] == 0.0
+    nonzero = ref != 0
+    assert np.max(np.abs(ours - ref)[nonzero] / np.spacing(np.abs(ref[nonzero]))) <= 1.0

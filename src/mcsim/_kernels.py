@@ -135,6 +135,38 @@ def _ndtri_tail(r):
     return num / den
 
 
+_LG1 = 6.666666666666735130e-01
+_LG2 = 3.999999999940941908e-01
+_LG3 = 2.857142874366239149e-01
+_LG4 = 2.222219843214978396e-01
+_LG5 = 1.818357216161805012e-01
+_LG6 = 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+
+
+@jit(inline="always")
+def _log_positive(x):
+    """log(x) for a positive normal double, within 1 ulp: fdlibm's e_log.c without its
+    special cases, so that a loop over it vectorises (libm's log is a call per value).
+    x = 2**k (1 + f) with 1 + f in [sqrt(2)/2, sqrt(2)); log(1 + f) from s = f / (2 + f)."""
+    bits = np.float64(x).view(np.int64)
+    hx = bits >> 32
+    k = (hx >> 20) - 1023
+    hx = hx & 0x000FFFFF
+    i = (hx + 0x95F64) & 0x100000  # 1 + f >= sqrt(2): halve it, and count the octave
+    k += i >> 20
+    f = np.int64(((hx | (i ^ 0x3FF00000)) << 32) | (bits & 0xFFFFFFFF)).view(np.float64) - 1.0
+    s = f / (2.0 + f)
+    dk = np.float64(k)
+    z = s * s
+    w = z * z
+    r = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7))) + w * (_LG2 + w * (_LG4 + w * _LG6))
+    hfsq = 0.5 * f * f
+    return dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f)
+
+
 @jit
 def ndtri(p):
     """Standard normal inverse CDF (Wichura 1988, AS241 PPND16; relative error ~1e-16)."""
@@ -403,8 +435,10 @@ def normal_scores(out, u, n, where, p):
         where[m] = j
         p[m] = min(u[j], 1.0 - u[j])
         m += 1 if abs(u[j] - 0.5) > 0.425 else 0
+    for i in range(m):  # vectorised: the log is ours, not libm's
+        p[i] = math.sqrt(-_log_positive(p[i]))
     for i in range(m):
-        p[i] = _ndtri_tail(math.sqrt(-math.log(p[i])))
+        p[i] = _ndtri_tail(p[i])
     for i in range(m):
         j = where[i]
         out[j] = p[i] if u[j] > 0.5 else -p[i]
