@@ -109,32 +109,6 @@ def _ndtri_central(q):
     return q * num / den
 
 
-@jit(inline="always")
-def _ndtri_tail(r):
-    """AS241's tail formula: |ndtri(p)| as a function of r = sqrt(-log(min(p, 1 - p)))."""
-    if r <= 5.0:
-        a = r - 1.6
-        num = (((((((7.7454501427834140764e-4 * a + 0.0227238449892691845833) * a
-                    + 0.24178072517745061177) * a + 1.27045825245236838258) * a
-                  + 3.64784832476320460504) * a + 5.7694972214606914055) * a
-                + 4.6303378461565452959) * a + 1.42343711074968357734)
-        den = (((((((1.05075007164441684324e-9 * a + 5.475938084995344946e-4) * a
-                    + 0.0151986665636164571966) * a + 0.14810397642748007459) * a
-                  + 0.68976733498510000455) * a + 1.6763848301838038494) * a
-                + 2.05319162663775882187) * a + 1.0)
-        return num / den
-    b = r - 5.0
-    num = (((((((2.01033439929228813265e-7 * b + 2.71155556874348757815e-5) * b
-                + 0.0012426609473880784386) * b + 0.026532189526576123093) * b
-              + 0.29656057182850489123) * b + 1.7848265399172913358) * b
-            + 5.4637849111641143699) * b + 6.6579046435011037772)
-    den = (((((((2.04426310338993978564e-15 * b + 1.4215117583164458887e-7) * b
-                + 1.8463183175100546818e-5) * b + 7.868691311456132591e-4) * b
-              + 0.0148753612908506148525) * b + 0.13692988092273580531) * b
-            + 0.59983220655588793769) * b + 1.0)
-    return num / den
-
-
 _LG1 = 6.666666666666735130e-01
 _LG2 = 3.999999999940941908e-01
 _LG3 = 2.857142874366239149e-01
@@ -163,6 +137,33 @@ def _log_positive(x):
     r = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7))) + w * (_LG2 + w * (_LG4 + w * _LG6))
     hfsq = 0.5 * f * f
     return dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f)
+
+
+@jit(inline="always")
+def _ndtri_tail(r):
+    """AS241's tail formula: |ndtri(p)| as a function of r = sqrt(-log(min(p, 1 - p))).
+
+    Both of its branches are computed and one selected, so that loops over it vectorise
+    (r > 5, below p = 1.4e-11, is rare but must stay exact)."""
+    a = r - 1.6
+    near = ((((((((7.7454501427834140764e-4 * a + 0.0227238449892691845833) * a
+                  + 0.24178072517745061177) * a + 1.27045825245236838258) * a
+                + 3.64784832476320460504) * a + 5.7694972214606914055) * a
+              + 4.6303378461565452959) * a + 1.42343711074968357734)
+            / (((((((1.05075007164441684324e-9 * a + 5.475938084995344946e-4) * a
+                    + 0.0151986665636164571966) * a + 0.14810397642748007459) * a
+                  + 0.68976733498510000455) * a + 1.6763848301838038494) * a
+                + 2.05319162663775882187) * a + 1.0))
+    b = r - 5.0
+    far = ((((((((2.01033439929228813265e-7 * b + 2.71155556874348757815e-5) * b
+                 + 0.0012426609473880784386) * b + 0.026532189526576123093) * b
+               + 0.29656057182850489123) * b + 1.7848265399172913358) * b
+             + 5.4637849111641143699) * b + 6.6579046435011037772)
+           / (((((((2.04426310338993978564e-15 * b + 1.4215117583164458887e-7) * b
+                   + 1.8463183175100546818e-5) * b + 7.868691311456132591e-4) * b
+                 + 0.0148753612908506148525) * b + 0.13692988092273580531) * b
+               + 0.59983220655588793769) * b + 1.0))
+    return near if r <= 5.0 else far
 
 
 @jit
@@ -479,6 +480,35 @@ def _hermite_all(out, u, n, tables, offset, m, u0, inv_h, knot):
 
 
 @jit
+def _table_tails(out, u, n, u0, u1, tables, off_z, n_z, z0, inv_hz, where, z):
+    """Redo the draws whose uniform lies outside the central table [u0, u1] (3% of draws)
+    from the tail table x(z): found through a bit mask per 64 draws, then their normal
+    scores and the interpolation each in one vectorisable loop over just those draws
+    (rather than one draw at a time, each waiting on a chain of log, sqrt and divisions).
+    ``where`` (int64) and ``z`` are scratch space."""
+    m = 0
+    for w in range(0, n, 64):
+        mask = np.uint64(0)
+        for j in range(w, min(w + 64, n)):
+            mask |= np.uint64((u[j] < u0) | (u[j] > u1)) << np.uint64(j - w)
+        while mask:
+            where[m] = w + _lowest_bit(mask)
+            m += 1
+            mask &= mask - np.uint64(1)
+    for i in range(m):  # a tail uniform is below 0.075 or above 0.925: AS241's tail formula
+        q = u[where[i]]
+        low = q < 0.5
+        v = _ndtri_tail(math.sqrt(-_log_positive(q if low else 1.0 - q)))
+        z[i] = -v if low else v
+    h = 1.0 / inv_hz
+    t_max = n_z - 1.000001
+    for i in range(m):
+        t = min(max((z[i] - z0) * inv_hz, 0.0), t_max)
+        k = np.int64(t)
+        out[where[i]] = _hermite_at(tables, off_z + k, n_z, t - k, h)
+
+
+@jit
 def sample_into(out, work, family, params, p, key, tables, k0, n):
     """Fill ``out[:n]`` with draws ``k0 .. k0+n-1`` of one input (uniform -> inverse CDF);
     ``work`` is scratch space: three rows of at least ``n`` (see ``transform_into``)."""
@@ -565,14 +595,7 @@ def transform_into(out, work, family, params, p, tables, k0, n):
         z0 = params[p + 6]
         inv_hz = params[p + 7]
         _hermite_all(out, u, n, tables, off_u, n_u, u0, inv_hu, iwork)
-        for w in range(0, n, 64):  # the tails (3% of draws), found through a bit mask
-            mask = np.uint64(0)
-            for j in range(w, min(w + 64, n)):
-                mask |= np.uint64((u[j] < u0) | (u[j] > u1)) << np.uint64(j - w)
-            while mask:
-                j = w + _lowest_bit(mask)
-                mask &= mask - np.uint64(1)
-                out[j] = table_ppf(ndtri(u[j]), tables, off_z, n_z, z0, inv_hz)
+        _table_tails(out, u, n, u0, u1, tables, off_z, n_z, z0, inv_hz, iwork, fwork)
     elif family == F_DISCRETE:
         offset = int(params[p])
         m = int(params[p + 1])
