@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import special
 
@@ -55,11 +56,11 @@ def check_level(ci: float) -> float:
 def equal_tailed(sim: Simulation, output: str, ci: float) -> tuple[float, float]:
     """The equal-tailed credible interval of ``output`` at level ``ci``."""
     level = check_level(ci)
-    lo, hi = sim.quantile(output, [(1 - level) / 2, (1 + level) / 2])
+    lo, hi = sim.quantile(output, np.array([(1 - level) / 2, (1 + level) / 2]))
     return float(lo), float(hi)
 
 
-def replicate_se(values: np.ndarray) -> np.ndarray:
+def replicate_se(values: npt.ArrayLike) -> np.ndarray:
     """Standard error of a pooled estimate from its values in R independent replicates
     (rows): their standard deviation over sqrt(R) (Owen, *Monte Carlo theory*, ch. 17)."""
     values = np.asarray(values, dtype=float)
@@ -103,7 +104,7 @@ def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
         q, fine = st.histogram.quantile(probs)
         if sim.replicates:
             reps = [r[out.name] for r in sim.replicates]
-            mean_se = replicate_se([r.mean for r in reps])
+            mean_se = float(replicate_se([r.mean for r in reps]))
             se = np.maximum(replicate_se([r.histogram.quantile(probs)[0] for r in reps]),
                             _quantile_floor(sim, st.histogram, probs))
         else:
@@ -111,7 +112,7 @@ def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
             se = quantile_se(st.histogram, probs)
         rows.append({
             "output": out.name, "label": out.label, "unit": out.unit,
-            "mean": st.mean, "mean_se": float(mean_se),
+            "mean": st.mean, "mean_se": mean_se,
             "std": st.std, "median": q[0], "median_se": se[0], "ci_level": level,
             "ci_low": q[1], "ci_low_se": se[1], "ci_high": q[2], "ci_high_se": se[2],
             "min": st.minimum, "max": st.maximum, "count": st.count, "nonfinite": st.nonfinite,
@@ -206,7 +207,7 @@ def precision(sim: Simulation, targets: list[Target], ci: float = 0.90) -> pd.Da
                     probs = [(1 - level) / 2, (1 + level) / 2]
                 else:
                     probs = [float(t.stat[1:]) / 100]
-                values = st.histogram.quantile(probs)[0]
+                values = st.histogram.quantile(np.asarray(probs))[0]
                 ses = quantile_se(st.histogram, np.asarray(probs))
                 pairs = [(f"p{100 * p:g}", v, s) for p, v, s in zip(probs, values, ses,
                                                                    strict=True)]
