@@ -161,3 +161,24 @@ def test_run_until_reports_why_it_stopped(scenario_file, tmp_path, monkeypatch, 
     code, _, err = run_main(["run", str(scenario_file), "--until", "nope.median:1%"],
                             monkeypatch, capsys)
     assert code == 2 and "unknown output 'nope'" in err
+
+
+def test_results_are_written_even_when_the_reader_stops_early(tmp_path):
+    """`mcsim run | head -1`: the pipe closes after one line, while the summary (long labels:
+    more than a pipe's 64 KB) is still being printed; the files must already be there."""
+    label = "x" * 1000
+    outputs = "".join(f'[outputs.y{k}]\nformula = "a * {k + 1}"\nlabel = "{label}{k}"\n'
+                      for k in range(80))
+    path = tmp_path / "long.toml"
+    path.write_text('schema = 1\n[inputs.a]\ndist = "uniform"\nmin = 1\nmax = 2\nunit = "u"\n'
+                    'source = "t"\n' + outputs)
+    out = tmp_path / "piped"
+    proc = subprocess.Popen([sys.executable, "-m", "mcsim", "run", str(path), "-n", "20k",
+                             "--seed", "1", "-q", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    proc.wait(timeout=120)
+    assert sorted(p.name for p in out.iterdir()) == ["claims.csv", "manifest.json",
+                                                     "summary.csv"]

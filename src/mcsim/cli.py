@@ -104,6 +104,15 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
         sim = engine.simulate(sc, draws, seed=seed, threads=threads, progress=progress,
                               stop=stop, sampler=sampler, replicates=replicates)
     summary, claims = sim.summary(level), sim.claims()
+    charts = {}
+    if plot:
+        from .plot import output_charts
+
+        charts = {f"charts/{c.filename}": c.data for c in output_charts([sim], level,
+                                                                         plot_format)}
+    # the files first: a reader that stops early (mcsim run | head) must not lose them
+    folder = export.write_results(sim, folder or export.default_out_dir(sc.name), level,
+                                  summary, claims, charts)
     if plan.note():
         click.echo(f"note: {plan.note()}")
     click.echo(render.run_header(sim))
@@ -116,14 +125,6 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
     if sc.correlations:
         click.echo()
         click.echo(render.correlations_text(reduce.rank_correlations(sim), sc.repairs))
-    charts = {}
-    if plot:
-        from .plot import output_charts
-
-        charts = {f"charts/{c.filename}": c.data for c in output_charts([sim], level,
-                                                                         plot_format)}
-    folder = export.write_results(sim, folder or export.default_out_dir(sc.name), level,
-                                  summary, claims, charts)
     click.echo(f"\nwrote {folder}/summary.csv, claims.csv, manifest.json")
     if charts:
         click.echo(f"wrote {len(charts)} charts in {folder}/charts/")
