@@ -176,21 +176,6 @@ def ndtri(p):
     return -val if q < 0.0 else val
 
 
-@jit
-def table_ppf(z, tables, offset, n, z0, inv_h):
-    """Cubic Hermite interpolation of x at ``z`` from ``n`` knots and their exact slopes.
-
-    Knots sit at ``z0 + i / inv_h``; the table holds the n values, then the n slopes.
-    """
-    t = (z - z0) * inv_h
-    if t <= 0.0:
-        return tables[offset]
-    if t >= n - 1:
-        return tables[offset + n - 1]
-    j = int(t)
-    return _hermite_at(tables, offset + j, n, t - j, 1.0 / inv_h)
-
-
 @jit(inline="always")
 def _hermite_at(tables, i, n, f, h):
     """Cubic Hermite at fraction ``f`` between knots ``i`` and ``i + 1`` of a table of ``n``

@@ -74,14 +74,14 @@ def _cdf_floor(sim: Simulation) -> float:
     (nearly) the same in every replicate, and their spread then says nothing. One step,
     spread uniformly, over R replicates: 1 / (m sqrt(12 R)).
     """
-    m = sim.draws // len(sim.replicates)
+    m = sim.draws // len(sim.replicates)  # replicates are all of one size
     return 1.0 / (m * math.sqrt(12 * len(sim.replicates)))
 
 
 def _quantile_floor(sim: Simulation, hist, probs: np.ndarray) -> np.ndarray:
     """``_cdf_floor`` in the units of the output at each quantile: one draw's worth of
     probability (1/m) read off the pooled histogram, over sqrt(12 R)."""
-    m = sim.draws // len(sim.replicates)
+    m = sim.draws // len(sim.replicates)  # replicates are all of one size
     lo, _ = hist.quantile(np.clip(probs - 0.5 / m, 0.0, 1.0))
     hi, _ = hist.quantile(np.clip(probs + 0.5 / m, 0.0, 1.0))
     return (hi - lo) / math.sqrt(12 * len(sim.replicates))
