@@ -94,7 +94,7 @@ def uniform01(key, k):
     return (np.float64(z >> np.uint64(12)) + 0.5) * _TWO_M52
 
 
-@jit
+@jit(fastmath={"contract"})
 def _ndtri_central(q):
     """AS241's central branch, ``ndtri(0.5 + q)`` for ``|q| <= 0.425`` (branch-free)."""
     r = 0.180625 - q * q
@@ -237,7 +237,7 @@ def _exp_core(x):
     return p * np.int64((ki + 1023) << 52).view(np.float64)
 
 
-@jit
+@jit(fastmath={"contract"})
 def exp_into(out, x, n):
     """``out[j] = exp(x[j])``: the vectorised core where |x| <= 700, libm elsewhere."""
     for j in range(n):
@@ -405,7 +405,7 @@ def stream_uniforms(out, design, keys, s, k0, n):
             j = last
 
 
-@jit
+@jit(fastmath={"contract"})
 def normal_scores(out, u, n, where, p):
     """``out[j] = ndtri(u[j])``: AS241's central branch for every draw in one vectorisable
     loop; then the tails (15% of draws) gathered densely, transformed, and put back, which

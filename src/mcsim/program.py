@@ -217,14 +217,14 @@ def _allocate(instrs: list[list[int]], pinned_consts: set[int],
         slots = _register_slots(op)
         for j in slots:
             row[2 + j] = mapping[(a, b, c)[j]]
-        # operands whose last use is here die before dst is assigned (in-place is safe:
-        # every kernel loop reads a[j], b[j], c[j] before it writes d[j]; OP_SAMPLE_U
-        # copies its uniforms to scratch first)
+        # dst never shares a row with an operand: LLVM vectorises a kernel loop only after
+        # a runtime check that its rows do not overlap, and an in-place row fails it (the
+        # scalar loop runs about 4x slower). Operands whose last use is here die after.
+        mapping[dst] = take()
+        row[1] = mapping[dst]
         for v in _operands(op, a, b, c):
             if last_use.get(v) == i and v not in live_out and v not in pinned_consts:
                 free.append(mapping[v])
-        mapping[dst] = take()
-        row[1] = mapping[dst]
         code[i] = row
         if dst not in last_use and dst not in live_out:
             free.append(mapping[dst])
