@@ -182,3 +182,21 @@ def test_results_are_written_even_when_the_reader_stops_early(tmp_path):
     proc.wait(timeout=120)
     assert sorted(p.name for p in out.iterdir()) == ["claims.csv", "manifest.json",
                                                      "summary.csv"]
+
+
+def test_the_command_exits_fast_but_loses_no_output_or_exit_code(scenario_file, tmp_path):
+    """``console`` skips the interpreter's teardown: stdout must still arrive whole, files
+    be written, and errors keep their one line and exit code 2."""
+    ok = subprocess.run([sys.executable, "-m", "mcsim", "run", str(scenario_file), "-n", "10k",
+                         "--seed", "1", "-q", "--out", str(tmp_path / "r")],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.rstrip().endswith("summary.csv, claims.csv, manifest.json")
+    assert (tmp_path / "r" / "manifest.json").exists()
+    bad = subprocess.run([sys.executable, "-m", "mcsim", "run", str(tmp_path / "nope.toml")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith("mcsim: error: ") and bad.stderr.count("\n") == 1
+    usage = subprocess.run([sys.executable, "-m", "mcsim", "run", "--draws", "many"],
+                           capture_output=True, text=True, timeout=120)
+    assert usage.returncode == 2 and "draws" in usage.stderr

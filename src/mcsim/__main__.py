@@ -1,5 +1,5 @@
 """``python -m mcsim`` runs the CLI."""
 
-from mcsim.cli import main
+from mcsim.cli import console
 
-main()
+console()
