@@ -248,9 +248,10 @@ def test_kernel_uniforms_helper_matches_uniform01():
 @pytest.mark.parametrize("name", sorted(n for n in CASES if dist(n).family in TABULATED))
 def test_table_interpolation_error_is_tiny(name):
     """The cubic Hermite tables reach 1e-7 of the spread (the module docstring's promise),
-    everywhere: centre, tails and the seam between them."""
+    everywhere: centre, the seams, and every tail octave down to the smallest uniforms."""
     d = dist(name)
-    xs, u = kernel_at(d, np.linspace(1e-6, 1 - 1e-6, 20001))
+    xs, u = kernel_at(d, np.concatenate([np.linspace(1e-6, 1 - 1e-6, 20001), U_GRID,
+                                         U_EXTREME]))
     assert np.max(np.abs(xs - d.ppf(u))) <= 1e-7 * spread(d)
 
 

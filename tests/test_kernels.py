@@ -25,15 +25,6 @@ def test_vectorised_exp_is_within_an_ulp_of_libm():
     assert np.isnan(out[np.isnan(x)]).all()
 
 
-def test_lowest_bit_finds_every_position():
-    rng = np.random.default_rng(0)
-    for bit in range(64):
-        low = np.uint64(1) << np.uint64(bit)
-        above = np.uint64(rng.integers(0, 2**63)) << np.uint64(min(bit + 1, 63))
-        mask = low | (above if bit < 63 else np.uint64(0))
-        assert K._lowest_bit(mask) == bit
-
-
 def test_our_log_is_within_an_ulp_of_libm():
     rng = np.random.default_rng(3)
     x = np.concatenate([rng.random(100_000) * 0.075, np.exp(rng.uniform(-37, 0, 100_000)),

@@ -47,8 +47,9 @@ F_LOGNORMAL = 3  # mu, sigma: exp(mu + sigma z)
 F_TRUNCNORM = 4  # mu, sigma, Phi(alpha), Phi(-beta), mass: the lower or the upper tail
 #                  probability of the draw, whichever is smaller, goes through ndtri
 F_TRIANGULAR = 5  # min, mode, max
-F_TABLE = 6  # (offset, n, u0, 1/h) of x(u) on a central u grid, then the same of x(z) for
-#              the tails on a z grid: cubic Hermite interpolation with exact slopes
+F_TABLE = 6  # (offset, n, u0, 1/h) of x(u) on a central u grid, then the offsets of the
+#              lower and upper tails' octave tables, the first octave's exponent and the
+#              log2 of pieces per octave: cubic Hermite pieces with exact slopes
 F_DISCRETE = 7  # table offset, n: cumulative weights then values
 F_SHIFTED_LOGNORMAL = 8  # median, sigma, scale, sign: median + sign scale expm1(sign sigma z)
 F_GIVEN = 9  # table offset: draw k takes the value tables[offset + k] (evaluation at set points)

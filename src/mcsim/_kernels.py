@@ -176,21 +176,6 @@ def ndtri(p):
     return -val if q < 0.0 else val
 
 
-@jit(inline="always")
-def _hermite_at(tables, i, n, f, h):
-    """Cubic Hermite at fraction ``f`` between knots ``i`` and ``i + 1`` of a table of ``n``
-    values followed by their ``n`` slopes, clamped to the two knot values (monotone)."""
-    x0 = tables[i]
-    x1 = tables[i + 1]
-    d0 = tables[i + n] * h
-    d1 = tables[i + n + 1] * h
-    f2 = f * f
-    f3 = f2 * f
-    x = ((2.0 * f3 - 3.0 * f2 + 1.0) * x0 + (f3 - 2.0 * f2 + f) * d0
-         + (-2.0 * f3 + 3.0 * f2) * x1 + (f3 - f2) * d1)
-    return min(max(x, x0), x1)
-
-
 @jit
 def discrete_ppf(u, tables, offset, n):
     """Smallest value whose cumulative weight reaches ``u`` (binary search)."""
@@ -428,69 +413,55 @@ def normal_scores(out, u, n, where, p):
         out[j] = p[i] if u[j] > 0.5 else -p[i]
 
 
-_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
-_DEBRUIJN_INDEX = np.array([
-    0, 47, 1, 56, 48, 27, 2, 60, 57, 49, 41, 37, 28, 16, 3, 61, 54, 58, 35, 52, 50, 42, 21, 44,
-    38, 32, 29, 23, 17, 11, 4, 62, 46, 55, 26, 59, 40, 36, 15, 53, 34, 51, 20, 43, 31, 22, 10,
-    45, 25, 39, 14, 33, 19, 30, 9, 24, 13, 18, 8, 12, 7, 6, 5, 63], dtype=np.int64)
-
-
-@jit(inline="always")
-def _lowest_bit(mask):
-    """The index of the lowest set bit of a nonzero uint64 (a De Bruijn multiplication)."""
-    return _DEBRUIJN_INDEX[((mask ^ (mask - np.uint64(1))) * _DEBRUIJN) >> np.uint64(58)]
+_MANTISSA = np.int64((1 << 52) - 1)
 
 
 @jit(fastmath={"nnan", "ninf", "nsz", "contract"})
-def _hermite_all(out, u, n, tables, offset, m, u0, inv_h, knot):
-    """Central-table interpolation for every draw (clamped, branch-free); tails fixed later.
+def table_into(out, u, n, tables, params, p, knot):
+    """``out[j]`` = the tabulated inverse CDF at ``u[j]`` (``F_TABLE``; the table's layout is
+    ``distributions._table_spec``'s). Every piece is a cubic in the fraction f, stored as
+    c0..c3 and followed by the next knot, which bounds it (monotone).
 
-    The table holds each of the ``m - 1`` cubic pieces as coefficients c0..c3, each followed
-    by the next knot (``distributions._cubic_coefficients``). Two passes: piece and fraction
-    for all draws (vectorised, ``knot`` is int64 scratch), then Horner's rule clamped to the
-    piece's two knots (monotone); one fused loop does not vectorise and runs slower.
+    The centre (u in [u0, 1 - u0]) is a uniform grid in u. In the tails, v = min(u, 1 - u)
+    (exact) indexes its binary octave [2**e, 2**(e+1)) by its exponent, and one of the
+    octave's ``2**oct_bits`` pieces by its top mantissa bits: the rest of the mantissa is f.
+    So no draw needs a log or ``ndtri``, and both passes are branch-free loops that LLVM
+    vectorises: piece and fraction for every draw, then Horner's rule on the gathered piece.
+    ``knot`` is int64 scratch space.
     """
+    offset = np.int64(params[p])
+    m = params[p + 1]
+    u0 = params[p + 2]
+    inv_h = params[p + 3]
+    lower = np.int64(params[p + 4])
+    upper = np.int64(params[p + 5])
+    e_top = np.int64(params[p + 6])  # exponent of the first tail octave, [2**e_top, u0)
+    oct_bits = np.int64(params[p + 7])
+    stride = 4 * (np.int64(1) << oct_bits) + 1
+    piece_mask = (np.int64(1) << oct_bits) - 1
+    frac_bits = 52 - oct_bits
+    frac_mask = (np.int64(1) << frac_bits) - 1
+    frac_scale = 1.0 / np.float64(np.int64(1) << frac_bits)
     t_max = m - 1.000001
     for j in range(n):
-        t = min(max((u[j] - u0) * inv_h, 0.0), t_max)
+        uj = u[j]
+        t = min(max((uj - u0) * inv_h, 0.0), t_max)
         i = np.int64(t)
-        knot[j] = offset + 4 * i
-        out[j] = t - i
+        v = min(uj, 1.0 - uj)
+        bits = np.float64(v).view(np.int64)
+        octave = max(e_top - ((bits >> 52) - 1023), 0)
+        tail = (lower if uj < 0.5 else upper) + octave * stride + 4 * (
+            (bits >> frac_bits) & piece_mask)
+        in_tail = v < u0
+        knot[j] = tail if in_tail else offset + 4 * i
+        out[j] = np.float64(bits & frac_mask) * frac_scale if in_tail else t - i
     for j in range(n):
         k = knot[j]
         f = out[j]
         x0 = tables[k]
+        x1 = tables[k + 4]
         x = x0 + f * (tables[k + 1] + f * (tables[k + 2] + f * tables[k + 3]))
-        out[j] = min(max(x, x0), tables[k + 4])
-
-
-@jit
-def _table_tails(out, u, n, u0, u1, tables, off_z, n_z, z0, inv_hz, where, z):
-    """Redo the draws whose uniform lies outside the central table [u0, u1] (3% of draws)
-    from the tail table x(z): found through a bit mask per 64 draws, then their normal
-    scores and the interpolation each in one vectorisable loop over just those draws
-    (rather than one draw at a time, each waiting on a chain of log, sqrt and divisions).
-    ``where`` (int64) and ``z`` are scratch space."""
-    m = 0
-    for w in range(0, n, 64):
-        mask = np.uint64(0)
-        for j in range(w, min(w + 64, n)):
-            mask |= np.uint64((u[j] < u0) | (u[j] > u1)) << np.uint64(j - w)
-        while mask:
-            where[m] = w + _lowest_bit(mask)
-            m += 1
-            mask &= mask - np.uint64(1)
-    for i in range(m):  # a tail uniform is below 0.075 or above 0.925: AS241's tail formula
-        q = u[where[i]]
-        low = q < 0.5
-        v = _ndtri_tail(math.sqrt(-_log_positive(q if low else 1.0 - q)))
-        z[i] = -v if low else v
-    h = 1.0 / inv_hz
-    t_max = n_z - 1.000001
-    for i in range(m):
-        t = min(max((z[i] - z0) * inv_hz, 0.0), t_max)
-        k = np.int64(t)
-        out[where[i]] = _hermite_at(tables, off_z + k, n_z, t - k, h)
+        out[j] = min(max(x, min(x0, x1)), max(x0, x1))
 
 
 @jit
@@ -570,17 +541,7 @@ def transform_into(out, work, family, params, p, tables, k0, n):
                 x = b - math.sqrt((1.0 - uj) * right)
             out[j] = min(max(x, a), b)
     elif family == F_TABLE:
-        off_u = int(params[p])
-        n_u = int(params[p + 1])
-        u0 = params[p + 2]
-        inv_hu = params[p + 3]
-        u1 = u0 + (n_u - 1) / inv_hu
-        off_z = int(params[p + 4])
-        n_z = int(params[p + 5])
-        z0 = params[p + 6]
-        inv_hz = params[p + 7]
-        _hermite_all(out, u, n, tables, off_u, n_u, u0, inv_hu, iwork)
-        _table_tails(out, u, n, u0, u1, tables, off_z, n_z, z0, inv_hz, iwork, fwork)
+        table_into(out, u, n, tables, params, p, iwork)
     elif family == F_DISCRETE:
         offset = int(params[p])
         m = int(params[p + 1])
