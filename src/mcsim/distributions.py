@@ -27,11 +27,11 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy
 from scipy import special
 
 from . import _codes as K
@@ -230,9 +230,7 @@ def _table_spec(dist: Distribution) -> KernelSpec:
     for start in (2 * n, 2 * n + 2 * tail):  # lower tail, then upper tail
         x = table[start:start + tail].reshape(TABLE_OCTAVES, per_octave)
         slope = table[start + tail:start + 2 * tail].reshape(TABLE_OCTAVES, per_octave)
-        sides.append(np.concatenate([
-            _cubic_coefficients(x[k], slope[k], 1.0 / (per_octave - 1))
-            for k in range(TABLE_OCTAVES)]))
+        sides.append(_cubic_coefficients(x, slope, 1.0 / (per_octave - 1)))
     params = (0.0, float(n), TABLE_U, inv_hu, float(central.size),
               float(central.size + sides[0].size), float(TABLE_TOP_OCTAVE),
               float(TABLE_OCTAVE_BITS))
@@ -243,11 +241,14 @@ def _cubic_coefficients(x: np.ndarray, slope: np.ndarray, h: float) -> np.ndarra
     """The cubic Hermite pieces between knots ``x`` (spacing ``h``, exact ``slope``) as
     polynomial coefficients in the fraction f: per piece c0..c3 (x = c0 + f (c1 + f (c2 +
     f c3))), followed by the next knot's value, which bounds the piece. So the kernel reads
-    five neighbouring values, and evaluates three multiply-adds, per draw."""
-    x0, x1 = x[:-1], x[1:]
-    d0, d1 = slope[:-1] * h, slope[1:] * h
-    pieces = np.stack([x0, d0, 3 * (x1 - x0) - 2 * d0 - d1, 2 * (x0 - x1) + d0 + d1], axis=1)
-    return np.append(pieces.ravel(), x[-1])
+    five neighbouring values, and evaluates three multiply-adds, per draw.
+
+    For 2-d ``x`` and ``slope``, each row is its own grid; the rows' pieces follow each other.
+    """
+    x0, x1 = x[..., :-1], x[..., 1:]
+    d0, d1 = slope[..., :-1] * h, slope[..., 1:] * h
+    pieces = np.stack([x0, d0, 3 * (x1 - x0) - 2 * d0 - d1, 2 * (x0 - x1) + d0 + d1], axis=-1)
+    return np.concatenate([pieces.reshape(*x.shape[:-1], -1), x[..., -1:]], axis=-1).ravel()
 
 
 def _frozen(params: Mapping[str, Any]) -> tuple:
@@ -269,7 +270,7 @@ _TABLE_SIZE = 2 * TABLE_U_KNOTS + 4 * TABLE_OCTAVES * ((1 << TABLE_OCTAVE_BITS) 
 
 @cache
 def _table(family: str, params: tuple) -> np.ndarray:
-    layout = (TABLE_U, TABLE_U_KNOTS, TABLE_OCTAVE_BITS, TABLE_OCTAVES, version("scipy"))
+    layout = (TABLE_U, TABLE_U_KNOTS, TABLE_OCTAVE_BITS, TABLE_OCTAVES, scipy.__version__)
     key = hashlib.sha256(repr((family, params, layout)).encode()).hexdigest()[:32]
     path = table_cache_dir() / f"{family}-{key}.npy"
     try:
