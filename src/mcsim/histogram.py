@@ -18,6 +18,7 @@ and max) and flagged when a quantile lands there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -108,16 +109,21 @@ class Histogram:
     def total(self) -> int:
         return int(self.counts.sum())
 
-    def _bins(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Bin bounds clipped to the exact min and max, fine flags, cumulative counts."""
+    @cached_property
+    def _binned(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Bin bounds clipped to the exact min and max, fine flags, cumulative counts (built
+        once per histogram: a summary asks for quantiles several times; read-only)."""
         lower, upper, fine = self.layout.edges()
         lower = np.clip(lower, self.minimum, self.maximum)
         upper = np.clip(upper, self.minimum, self.maximum)
-        return lower, upper, fine, np.cumsum(self.counts)
+        arrays = (lower, upper, fine, np.cumsum(self.counts))
+        for a in arrays:
+            a.setflags(write=False)
+        return arrays
 
     def rank_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per bin: lower and upper bound, count before it and its count (for F(y) lookups)."""
-        lower, upper, _, cum = self._bins()
+        lower, upper, _, cum = self._binned
         counts = self.counts.astype(float)
         return lower, upper, cum.astype(float) - counts, counts
 
@@ -127,7 +133,7 @@ class Histogram:
         n = self.total
         if n == 0:
             return np.full(q.shape, np.nan), np.zeros(q.shape, dtype=bool)
-        lower, upper, fine, cum = self._bins()
+        lower, upper, fine, cum = self._binned
         target = q * n
         i = np.searchsorted(cum, target, side="left")
         i = np.clip(i, 0, len(cum) - 1)
@@ -155,7 +161,7 @@ class Histogram:
         n = self.total
         if n == 0:
             return np.full(x.shape, np.nan)
-        lower, upper, _, cum = self._bins()
+        lower, upper, _, cum = self._binned
         i = np.clip(np.searchsorted(upper, x, side="right"), 0, len(upper) - 1)
         before = np.where(i > 0, cum[i - 1], 0)
         with np.errstate(invalid="ignore", divide="ignore"):
