@@ -110,7 +110,7 @@ def kernel_at(d: D.Distribution, us: np.ndarray) -> tuple[np.ndarray, np.ndarray
     exact = np.empty(len(us))
     for i, u in enumerate(us):
         key = key_for_uniform(float(u))
-        K.sample_into(out, np.empty((3, 1)), family, params, 0, key, table, 0, 1)
+        K.sample_into(out, family, params, 0, key, table, 0, 1)
         xs[i] = out[0]
         exact[i] = K.uniform01(key, 0)
     return xs, exact
@@ -119,7 +119,7 @@ def kernel_at(d: D.Distribution, us: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def kernel_uniforms(key: np.uint64, k0: int, n: int) -> np.ndarray:
     """Uniforms ``k0 .. k0+n-1`` of stream ``key`` (a zero-based, unit-width uniform is exact)."""
     out = np.empty(n)
-    K.sample_into(out, np.empty((3, n)), K.F_UNIFORM, np.array([0.0, 1.0]), 0, key, np.zeros(1),
+    K.sample_into(out, K.F_UNIFORM, np.array([0.0, 1.0]), 0, key, np.zeros(1),
                   k0, n)
     return out
 
@@ -127,7 +127,7 @@ def kernel_uniforms(key: np.uint64, k0: int, n: int) -> np.ndarray:
 def kernel_draws(d: D.Distribution, key: np.uint64, k0: int, n: int) -> np.ndarray:
     family, params, table = _kernel_args(d)
     out = np.empty(n)
-    K.sample_into(out, np.empty((3, n)), family, params, 0, key, table, k0, n)
+    K.sample_into(out, family, params, 0, key, table, k0, n)
     return out
 
 

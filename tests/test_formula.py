@@ -201,5 +201,8 @@ def test_no_instruction_writes_a_register_it_reads(texts):
     env = {n: df[n].to_numpy() for n in "abc"}
     for i, text in enumerate(texts):
         expected = np.broadcast_to(evaluate(parse(text).tree, env), (64,))
-        np.testing.assert_allclose(df[f"f{i}"], expected, rtol=1e-12, atol=1e-300,
-                                   equal_nan=True, err_msg=text)
+        got = df[f"f{i}"].to_numpy()
+        finite = np.isfinite(expected)  # (-inf) ** 0.5: inf in the kernel (as in Python and
+        assert not np.isfinite(got[~finite]).any(), text  # C), nan in numpy's reference
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-12, atol=1e-300,
+                                   err_msg=text)

@@ -68,8 +68,6 @@ from ._codes import (
 )
 from ._jit import jit, jit_parallel
 
-N_WORK = 3  # scratch rows after a lane's registers: uniforms, int64 indices, tail values
-
 # Statistics kept per tile and output: count, sum and sum of squares (shifted), min, max.
 N_STATS = 5
 
@@ -395,8 +393,8 @@ def normal_scores(out, u, n, where, p):
     """``out[j] = ndtri(u[j])``: AS241's central branch for every draw in one vectorisable
     loop; then the tails (15% of draws) gathered densely, transformed, and put back, which
     costs far less than a branch per draw (and, at this share of tails, less than finding
-    them through a bit mask as ``transform_into`` does for the tables' 3%). ``where`` (int64)
-    and ``p`` are scratch space of length ``n``."""
+    them through a bit mask, measured). ``where`` (int64) and ``p`` are scratch space of
+    length ``n``."""
     for j in range(n):
         out[j] = _ndtri_central(u[j] - 0.5)
     m = 0
@@ -465,226 +463,286 @@ def table_into(out, u, n, tables, params, p, knot):
 
 
 @jit
-def sample_into(out, work, family, params, p, key, tables, k0, n):
-    """Fill ``out[:n]`` with draws ``k0 .. k0+n-1`` of one input (uniform -> inverse CDF);
-    ``work`` is scratch space: three rows of at least ``n`` (see ``transform_into``)."""
-    if family != F_GIVEN:
-        fill_uniforms(work[0], key, k0, n)
-    transform_into(out, work, family, params, p, tables, k0, n)
+def new_work(n):
+    """Scratch space for the samplers, made once per lane: uniforms, int64 indices and
+    values, each of length ``n``."""
+    return np.empty(n), np.empty(n, dtype=np.int64), np.empty(n)
 
 
 @jit
-def transform_into(out, work, family, params, p, tables, k0, n):
-    """``out[:n]`` = the inverse CDF of ``family`` at the uniforms ``work[0, :n]``; rows 1
-    and 2 of ``work`` (and row 0) are scratch space. ``F_GIVEN`` reads its values for draws
-    ``k0 ..`` instead."""
-    u = work[0]
-    iwork = work[1].view(np.int64)
-    fwork = work[2]
-    if family == F_UNIFORM:
-        lo = params[p]
-        w = params[p + 1]
-        for j in range(n):
-            out[j] = lo + w * u[j]
-    elif family == F_LOGUNIFORM:
-        lo = params[p]
-        w = params[p + 1]
-        for j in range(n):
-            u[j] = lo + w * u[j]
-        exp_into(out, u, n)
-    elif family == F_NORMAL:
-        mu = params[p]
-        sigma = params[p + 1]
-        normal_scores(out, u, n, iwork, fwork)
-        for j in range(n):
-            out[j] = mu + sigma * out[j]
-    elif family == F_LOGNORMAL:
-        mu = params[p]
-        sigma = params[p + 1]
-        normal_scores(out, u, n, iwork, fwork)
-        for j in range(n):
-            u[j] = mu + sigma * out[j]
-        exp_into(out, u, n)
-    elif family == F_SHIFTED_LOGNORMAL:
-        median = params[p]
-        s_sigma = params[p + 3] * params[p + 1]
-        s_scale = params[p + 3] * params[p + 2]
-        normal_scores(out, u, n, iwork, fwork)
-        for j in range(n):
-            out[j] = median + s_scale * math.expm1(s_sigma * out[j])
-    elif family == F_TRUNCNORM:
-        mu = params[p]
-        sigma = params[p + 1]
-        pa = params[p + 2]
-        qb = params[p + 3]
-        mass = params[p + 4]
-        for j in range(n):
-            uj = u[j]
-            lower = pa + uj * mass  # P(Z <= z); 1 - u is exact, so the upper tail is too
-            if lower < 0.5:
-                z = ndtri(lower)
-            else:
-                z = -ndtri(qb + (1.0 - uj) * mass)
-            out[j] = mu + sigma * z
-    elif family == F_TRIANGULAR:
-        a = params[p]
-        c = params[p + 1]
-        b = params[p + 2]
-        fc = (c - a) / (b - a)
-        left = (b - a) * (c - a)
-        right = (b - a) * (b - c)
-        for j in range(n):
-            uj = u[j]
-            if uj < fc:
-                x = a + math.sqrt(uj * left)
-            else:
-                x = b - math.sqrt((1.0 - uj) * right)
-            out[j] = min(max(x, a), b)
-    elif family == F_TABLE:
-        table_into(out, u, n, tables, params, p, iwork)
-    elif family == F_DISCRETE:
-        offset = int(params[p])
-        m = int(params[p + 1])
-        for j in range(n):
-            out[j] = discrete_ppf(u[j], tables, offset, m)
-    elif family == F_GIVEN:
-        offset = int(params[p]) + k0
-        for j in range(n):
-            out[j] = tables[offset + j]
+def sample_into(out, family, params, p, key, tables, k0, n):
+    """Fill ``out[:n]`` with draws ``k0 .. k0+n-1`` of one input (family and parameters as
+    in a program) through ``eval_block``, the path every run takes: a program of one
+    instruction, under plain Monte Carlo."""
+    code = np.zeros((1, 5), dtype=np.int64)
+    code[0, 0] = OP_SAMPLE
+    code[0, 2] = p
+    code[0, 4] = family
+    keys = np.full(1, key, dtype=np.uint64)
+    design = np.full(1, DESIGN_MC, dtype=np.uint64)
+    regs = np.empty((1, BLOCK))
+    u, iwork, fwork = new_work(BLOCK)
+    for b0 in range(0, n, BLOCK):
+        m = min(BLOCK, n - b0)
+        eval_block(code, params, keys, design, tables, regs, u, iwork, fwork, k0 + b0, m)
+        for j in range(m):
+            out[b0 + j] = regs[0, j]
+
+
+# Inverse CDFs, one small function per family (``eval_block`` chooses): ``out[:n]`` from the
+# uniforms ``u[:n]`` and the family's parameters at ``params[p:]`` (see ``_codes.F_*``);
+# ``u``, ``iwork`` and ``fwork`` may be overwritten.
 
 
 @jit
-def eval_block(code, params, keys, design, tables, regs, k0, n):
+def _uniform_into(out, u, n, params, p):
+    lo = params[p]
+    w = params[p + 1]
+    for j in range(n):
+        out[j] = lo + w * u[j]
+
+
+@jit
+def _loguniform_into(out, u, n, params, p):
+    lo = params[p]
+    w = params[p + 1]
+    for j in range(n):
+        u[j] = lo + w * u[j]
+    exp_into(out, u, n)
+
+
+@jit
+def _normal_into(out, u, n, params, p, iwork, fwork):
+    mu = params[p]
+    sigma = params[p + 1]
+    normal_scores(out, u, n, iwork, fwork)
+    for j in range(n):
+        out[j] = mu + sigma * out[j]
+
+
+@jit
+def _lognormal_into(out, u, n, params, p, iwork, fwork):
+    mu = params[p]
+    sigma = params[p + 1]
+    normal_scores(out, u, n, iwork, fwork)
+    for j in range(n):
+        u[j] = mu + sigma * out[j]
+    exp_into(out, u, n)
+
+
+@jit
+def _shifted_lognormal_into(out, u, n, params, p, iwork, fwork):
+    median = params[p]
+    s_sigma = params[p + 3] * params[p + 1]
+    s_scale = params[p + 3] * params[p + 2]
+    normal_scores(out, u, n, iwork, fwork)
+    for j in range(n):
+        out[j] = median + s_scale * math.expm1(s_sigma * out[j])
+
+
+@jit
+def _truncnorm_into(out, u, n, params, p):
+    mu = params[p]
+    sigma = params[p + 1]
+    pa = params[p + 2]
+    qb = params[p + 3]
+    mass = params[p + 4]
+    for j in range(n):
+        uj = u[j]
+        lower = pa + uj * mass  # P(Z <= z); 1 - u is exact, so the upper tail is too
+        if lower < 0.5:
+            z = ndtri(lower)
+        else:
+            z = -ndtri(qb + (1.0 - uj) * mass)
+        out[j] = mu + sigma * z
+
+
+@jit
+def _triangular_into(out, u, n, params, p):
+    a = params[p]
+    c = params[p + 1]
+    b = params[p + 2]
+    fc = (c - a) / (b - a)
+    left = (b - a) * (c - a)
+    right = (b - a) * (b - c)
+    for j in range(n):
+        uj = u[j]
+        if uj < fc:
+            x = a + math.sqrt(uj * left)
+        else:
+            x = b - math.sqrt((1.0 - uj) * right)
+        out[j] = min(max(x, a), b)
+
+
+@jit
+def _discrete_into(out, u, n, params, p, tables):
+    offset = int(params[p])
+    m = int(params[p + 1])
+    for j in range(n):
+        out[j] = discrete_ppf(u[j], tables, offset, m)
+
+
+@jit
+def _given_into(out, n, params, p, tables, k0):
+    offset = int(params[p]) + k0
+    for j in range(n):
+        out[j] = tables[offset + j]
+
+
+@jit
+def eval_block(code, params, keys, design, tables, regs, u, iwork, fwork, k0, n):
     """Run the program on draws ``k0 .. k0+n-1``; results stay in ``regs[:, :n]``.
 
-    ``design`` says how streams turn into uniforms (``DESIGN_*``). The last ``N_WORK``
-    register rows are scratch space for the samplers (see ``_new_registers``).
+    ``design`` says how streams turn into uniforms (``DESIGN_*``); ``u``, ``iwork`` and
+    ``fwork`` are the samplers' scratch space (``new_work``).
+
+    Kept cheap per instruction, where numba's reference counting would cost most: formula
+    instructions index the register file by row (a view of each row costs two reference-
+    count updates per operand per block, ~0.1 ns per draw per instruction), and the choice
+    of inverse CDF is made here, calling one small function per family. A separate
+    function with this many branches keeps the counts of all its array arguments (twelve
+    atomic updates per call, ~0.6 ns per draw per input), which small callees do not.
     """
-    work = regs[regs.shape[0] - N_WORK:]
-    scratch = work[0]
     plain = design[0] == DESIGN_MC
     for i in range(code.shape[0]):
         op = code[i, 0]
-        d = regs[code[i, 1]]
-        if op == OP_SAMPLE:
-            if plain or code[i, 4] == F_GIVEN:
-                sample_into(d, work, code[i, 4], params, code[i, 2], keys[code[i, 3]],
-                            tables, k0, n)
-            else:
-                stream_uniforms(scratch, design, keys, code[i, 3], k0, n)
-                transform_into(d, work, code[i, 4], params, code[i, 2], tables, k0, n)
+        di = code[i, 1]
+        if op == OP_SAMPLE or op == OP_SAMPLE_U:
+            family = code[i, 4]
+            if op == OP_SAMPLE_U:  # uniforms held in a register (from a copula)
+                ai = code[i, 3]
+                for j in range(n):
+                    u[j] = regs[ai, j]
+            elif family != F_GIVEN:
+                if plain:
+                    fill_uniforms(u, keys[code[i, 3]], k0, n)
+                else:
+                    stream_uniforms(u, design, keys, code[i, 3], k0, n)
+            p = code[i, 2]
+            if family == F_TABLE:
+                table_into(regs[di], u, n, tables, params, p, iwork)
+            elif family == F_UNIFORM:
+                _uniform_into(regs[di], u, n, params, p)
+            elif family == F_LOGUNIFORM:
+                _loguniform_into(regs[di], u, n, params, p)
+            elif family == F_NORMAL:
+                _normal_into(regs[di], u, n, params, p, iwork, fwork)
+            elif family == F_LOGNORMAL:
+                _lognormal_into(regs[di], u, n, params, p, iwork, fwork)
+            elif family == F_SHIFTED_LOGNORMAL:
+                _shifted_lognormal_into(regs[di], u, n, params, p, iwork, fwork)
+            elif family == F_TRUNCNORM:
+                _truncnorm_into(regs[di], u, n, params, p)
+            elif family == F_TRIANGULAR:
+                _triangular_into(regs[di], u, n, params, p)
+            elif family == F_DISCRETE:
+                _discrete_into(regs[di], u, n, params, p, tables)
+            elif family == F_GIVEN:
+                _given_into(regs[di], n, params, p, tables, k0)
             continue
         if op == OP_NSCORE:  # normal scores of a stream (inputs of a correlated group)
-            stream_uniforms(scratch, design, keys, code[i, 3], k0, n)
-            normal_scores(d, scratch, n, work[1].view(np.int64), work[2])
+            stream_uniforms(u, design, keys, code[i, 3], k0, n)
+            normal_scores(regs[di], u, n, iwork, fwork)
             continue
-        if op == OP_SAMPLE_U:  # inverse CDF of uniforms held in a register (from a copula)
-            src = regs[code[i, 3]]
-            for j in range(n):
-                scratch[j] = src[j]
-            transform_into(d, work, code[i, 4], params, code[i, 2], tables, k0, n)
-            continue
-        a = regs[code[i, 2]]
+        ai = code[i, 2]
         if op == OP_NEG:
             for j in range(n):
-                d[j] = -a[j]
+                regs[di, j] = -regs[ai, j]
         elif op == OP_NOT:
             for j in range(n):
-                d[j] = 1.0 if a[j] == 0.0 else 0.0
+                regs[di, j] = 1.0 if regs[ai, j] == 0.0 else 0.0
         elif op == OP_EXP:
             for j in range(n):
-                d[j] = math.exp(a[j])
+                regs[di, j] = math.exp(regs[ai, j])
         elif op == OP_LOG:
             for j in range(n):
-                x = a[j]
+                x = regs[ai, j]
                 if x > 0.0:
-                    d[j] = math.log(x)
+                    regs[di, j] = math.log(x)
                 elif x == 0.0:
-                    d[j] = -np.inf
+                    regs[di, j] = -np.inf
                 else:
-                    d[j] = np.nan
+                    regs[di, j] = np.nan
         elif op == OP_SQRT:
             for j in range(n):
-                x = a[j]
-                d[j] = math.sqrt(x) if x >= 0.0 else np.nan
+                x = regs[ai, j]
+                regs[di, j] = math.sqrt(x) if x >= 0.0 else np.nan
         elif op == OP_ABS:
             for j in range(n):
-                d[j] = abs(a[j])
+                regs[di, j] = abs(regs[ai, j])
         elif op == OP_NDTR:  # the normal CDF, kept inside the kernel's open (0, 1)
             for j in range(n):
-                d[j] = min(max(0.5 * math.erfc(-a[j] * _SQRT_HALF), _U_MIN), 1.0 - _U_MIN)
+                regs[di, j] = min(max(0.5 * math.erfc(-regs[ai, j] * _SQRT_HALF), _U_MIN),
+                                  1.0 - _U_MIN)
         else:
-            b = regs[code[i, 3]]
+            bi = code[i, 3]
             if op == OP_ADD:
                 for j in range(n):
-                    d[j] = a[j] + b[j]
+                    regs[di, j] = regs[ai, j] + regs[bi, j]
             elif op == OP_SUB:
                 for j in range(n):
-                    d[j] = a[j] - b[j]
+                    regs[di, j] = regs[ai, j] - regs[bi, j]
             elif op == OP_MUL:
                 for j in range(n):
-                    d[j] = a[j] * b[j]
+                    regs[di, j] = regs[ai, j] * regs[bi, j]
             elif op == OP_DIV:
                 for j in range(n):
-                    d[j] = a[j] / b[j]
+                    regs[di, j] = regs[ai, j] / regs[bi, j]
             elif op == OP_POW:
                 for j in range(n):
-                    d[j] = a[j] ** b[j]
+                    regs[di, j] = regs[ai, j] ** regs[bi, j]
             elif op == OP_MIN:
                 for j in range(n):
-                    x = a[j]
-                    y = b[j]
-                    d[j] = x if (x <= y or x != x) else y
+                    x = regs[ai, j]
+                    y = regs[bi, j]
+                    regs[di, j] = x if (x <= y or x != x) else y
             elif op == OP_MAX:
                 for j in range(n):
-                    x = a[j]
-                    y = b[j]
-                    d[j] = x if (x >= y or x != x) else y
+                    x = regs[ai, j]
+                    y = regs[bi, j]
+                    regs[di, j] = x if (x >= y or x != x) else y
             elif op == OP_LT:
                 for j in range(n):
-                    d[j] = 1.0 if a[j] < b[j] else 0.0
+                    regs[di, j] = 1.0 if regs[ai, j] < regs[bi, j] else 0.0
             elif op == OP_LE:
                 for j in range(n):
-                    d[j] = 1.0 if a[j] <= b[j] else 0.0
+                    regs[di, j] = 1.0 if regs[ai, j] <= regs[bi, j] else 0.0
             elif op == OP_GT:
                 for j in range(n):
-                    d[j] = 1.0 if a[j] > b[j] else 0.0
+                    regs[di, j] = 1.0 if regs[ai, j] > regs[bi, j] else 0.0
             elif op == OP_GE:
                 for j in range(n):
-                    d[j] = 1.0 if a[j] >= b[j] else 0.0
+                    regs[di, j] = 1.0 if regs[ai, j] >= regs[bi, j] else 0.0
             elif op == OP_EQ:
                 for j in range(n):
-                    d[j] = 1.0 if a[j] == b[j] else 0.0
+                    regs[di, j] = 1.0 if regs[ai, j] == regs[bi, j] else 0.0
             elif op == OP_NE:
                 for j in range(n):
-                    d[j] = 1.0 if a[j] != b[j] else 0.0
+                    regs[di, j] = 1.0 if regs[ai, j] != regs[bi, j] else 0.0
             elif op == OP_AND:
                 for j in range(n):
-                    d[j] = b[j] if a[j] != 0.0 else a[j]
+                    regs[di, j] = regs[bi, j] if regs[ai, j] != 0.0 else regs[ai, j]
             elif op == OP_OR:
                 for j in range(n):
-                    d[j] = a[j] if a[j] != 0.0 else b[j]
+                    regs[di, j] = regs[ai, j] if regs[ai, j] != 0.0 else regs[bi, j]
             else:
-                c = regs[code[i, 4]]
+                ci = code[i, 4]
                 if op == OP_WHERE:
                     for j in range(n):
-                        d[j] = b[j] if a[j] != 0.0 else c[j]
+                        regs[di, j] = regs[bi, j] if regs[ai, j] != 0.0 else regs[ci, j]
                 elif op == OP_CLIP:
                     for j in range(n):
-                        x = a[j]
-                        lo = b[j]
-                        hi = c[j]
+                        x = regs[ai, j]
                         if x != x:
-                            d[j] = x
+                            regs[di, j] = x
                         else:
-                            d[j] = min(max(x, lo), hi)
+                            regs[di, j] = min(max(x, regs[bi, j]), regs[ci, j])
 
 
 @jit
 def _new_registers(n_regs, const_regs, const_vals):
-    """A lane's register file: the program's registers plus ``N_WORK`` scratch rows for the
-    samplers, constants set."""
-    regs = np.empty((n_regs + N_WORK, BLOCK))
+    """A lane's register file: one row of ``BLOCK`` draws per register, constants set."""
+    regs = np.empty((n_regs, BLOCK))
     for i in range(const_regs.shape[0]):
         regs[const_regs[i], :] = const_vals[i]
     return regs
@@ -698,10 +756,11 @@ def draw_values(code, params, keys, design, tables, n_regs, const_regs, const_va
     n_blocks = (n + BLOCK - 1) // BLOCK
     for lane in prange(n_lanes):
         regs = _new_registers(n_regs, const_regs, const_vals)
+        wu, wi, wf = new_work(BLOCK)  # the samplers' scratch space
         for blk in range(lane, n_blocks, n_lanes):
             start = blk * BLOCK
             m = min(BLOCK, n - start)
-            eval_block(code, params, keys, design, tables, regs, k0 + start, m)
+            eval_block(code, params, keys, design, tables, regs, wu, wi, wf, k0 + start, m)
             for o in range(store_regs.shape[0]):
                 r = regs[store_regs[o]]
                 for j in range(m):
@@ -824,6 +883,7 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
     tile_stats = np.empty((n_tiles, n_out, N_STATS))
     for lane in prange(n_lanes):
         regs = _new_registers(n_regs, const_regs, const_vals)
+        wu, wi, wf = new_work(BLOCK)  # the samplers' scratch space
         idx = np.empty(BLOCK, dtype=np.int64)
         h = hist[lane]
         for t in range(lane, n_tiles, n_lanes):
@@ -837,7 +897,7 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
             stop = min(start + TILE, end)
             for b0 in range(start, stop, BLOCK):
                 m = min(BLOCK, stop - b0)
-                eval_block(code, params, keys, design, tables, regs, b0, m)
+                eval_block(code, params, keys, design, tables, regs, wu, wi, wf, b0, m)
                 if store.shape[1]:
                     for o in range(n_out):
                         r = regs[out_regs[o]]
@@ -916,12 +976,13 @@ def sensitivity_tiles(code, params, keys, design, tables, n_regs, const_regs, co
     n_neg = hist_row[3]
     for lane in prange(n_lanes):
         regs = _new_registers(n_regs, const_regs, const_vals)
+        wu, wi, wf = new_work(BLOCK)  # the samplers' scratch space
         for t in range(lane, n_tiles, n_lanes):
             start = (tile0 + t) * TILE
             stop = min(start + TILE, draws)
             for b0 in range(start, stop, BLOCK):
                 m = min(BLOCK, stop - b0)
-                eval_block(code, params, keys, design, tables, regs, b0, m)
+                eval_block(code, params, keys, design, tables, regs, wu, wi, wf, b0, m)
                 batch = (b0 // BLOCK) % n_batch
                 yv = regs[y_reg]
                 tb = t_bins[t, batch]
