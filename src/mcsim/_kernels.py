@@ -799,22 +799,23 @@ def histogram_index(x, lo_pos, n_pos, lo_neg, n_neg, sub_bits):
 
 
 @jit
-def _histogram_add(r, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits, h, off):
-    """Count ``r[:m]`` into the histogram ``h[off:]``: a branch-free pass computes the bin of
-    every positive value inside the fine octaves (vectorised; ``idx`` is scratch), then one
-    pass adds them, calling the general ``histogram_index`` only for the other values."""
+def _histogram_add(regs, row, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits, h, off):
+    """Count ``regs[row, :m]`` into the histogram ``h[off:]``: a branch-free pass computes
+    the bin of every positive value inside the fine octaves (vectorised; ``idx`` is
+    scratch), then one pass adds them, calling ``histogram_index`` only for the others."""
     s = 1 << sub_bits
     base = n_neg * s + 4 - lo_pos * s
     shift = 52 - sub_bits
     for j in range(m):
-        bits = np.float64(r[j]).view(np.int64) - 1  # r > 0: (lower, upper] bins
+        x = regs[row, j]
+        bits = np.float64(x).view(np.int64) - 1  # x > 0: (lower, upper] bins
         e = (bits >> 52) - 1023
-        inside = (r[j] > 0.0) & (e >= lo_pos) & (e < lo_pos + n_pos)
+        inside = (x > 0.0) & (e >= lo_pos) & (e < lo_pos + n_pos)
         idx[j] = base + e * s + ((bits >> shift) & (s - 1)) if inside else -2
     for j in range(m):
         b = idx[j]
         if b == -2:
-            b = histogram_index(r[j], lo_pos, n_pos, lo_neg, n_neg, sub_bits)
+            b = histogram_index(regs[row, j], lo_pos, n_pos, lo_neg, n_neg, sub_bits)
         if b >= 0:
             h[off + b] += 1
 
@@ -836,8 +837,9 @@ def _from_order_key(k):
 
 
 @jit(fastmath={"reassoc", "contract"})
-def _moments_finite_only(r, m, shift):
-    """Count, shifted sum, sum of squares, min and max of the finite values of ``r[:m]``.
+def _moments_finite_only(regs, row, m, shift):
+    """Count, shifted sum, sum of squares, min and max of the finite values of
+    ``regs[row, :m]``.
 
     One loop that LLVM vectorises: the sums may be reassociated (a fixed order for a given
     block, so results still do not depend on threads or batching), and min and max are taken
@@ -850,7 +852,7 @@ def _moments_finite_only(r, m, shift):
     lo = _SIGN_OFF
     hi = -_SIGN_OFF - 1
     for j in range(m):
-        x = r[j]
+        x = regs[row, j]
         g = abs(x) <= _DBL_MAX  # false for inf and nan
         d = x - shift if g else 0.0
         c += 1.0 if g else 0.0
@@ -904,16 +906,17 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
                         for j in range(m):
                             store[o, b0 - begin + j] = r[j]
                     continue
-                for o in range(n_out):
-                    r = regs[out_regs[o]]
+                for o in range(n_out):  # registers by row, not views: see eval_block
+                    ro = out_regs[o]
                     off = hist_offsets[o]
                     lo_pos = hist_layout[o, 0]
                     n_pos = hist_layout[o, 1]
                     lo_neg = hist_layout[o, 2]
                     n_neg = hist_layout[o, 3]
                     shift = shifts[o]
-                    cnt, s1, s2, lo, hi = _moments_finite_only(r, m, shift)
-                    _histogram_add(r, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits, h, off)
+                    cnt, s1, s2, lo, hi = _moments_finite_only(regs, ro, m, shift)
+                    _histogram_add(regs, ro, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits, h,
+                                   off)
                     if cnt < m:
                         nonfinite[lane, o] += m - cnt
                     # element indexing, not a view: a view of an array shared between lanes
