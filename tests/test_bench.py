@@ -45,3 +45,15 @@ def test_bench_history_command(tmp_path, monkeypatch, capsys):
                                       commit="abc"), tmp_path)
     code, out, _ = run_main(["bench", "--history", "--save", str(tmp_path)], monkeypatch, capsys)
     assert code == 0 and "abc" in out
+
+
+def test_whole_process_timing_takes_the_median_of_its_runs(monkeypatch):
+    """The warm ``mcsim run`` row is the median of several whole processes."""
+    seen = []
+    real = bench.statistics.median
+    monkeypatch.setattr(bench.statistics, "median", lambda xs: seen.append(list(xs)) or real(
+        seen[-1]))
+    row = bench.time_process("2k", cold=False, repeats=2)
+    assert row["case"] == "mcsim run --draws 2k (warm)"
+    assert len(seen[-1]) == 2 and row["seconds"] == real(seen[-1]) > 0
+    assert row["peak_rss_mib"] > 10

@@ -112,23 +112,29 @@ def time_numpy(sc: Scenario, draws: int, tuned: bool, threads: int) -> dict:
             "threads": threads if tuned else 1, "seconds": seconds, "inputs": _sampled(sc)}
 
 
-def time_process(draws: str, cold: bool) -> dict:
-    """Wall time and peak RSS of a whole ``mcsim run`` process (cold: empty kernel cache)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ)
-        if cold:
-            env["NUMBA_CACHE_DIR"] = str(Path(tmp) / "cache")
-        probe = ("import resource, subprocess, sys, time\n"
-                 "t = time.perf_counter()\n"
-                 "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
-                 "print(time.perf_counter() - t, "
-                 "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
-        cmd = [sys.executable, "-c", probe, sys.executable, "-m", "mcsim", "run", "--draws",
-               draws, "--seed", "1", "-q", "--out", str(Path(tmp) / "out")]
-        text = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-        seconds, rss_kib = text.split()
+def time_process(draws: str, cold: bool, repeats: int = 1) -> dict:
+    """Wall time (median of ``repeats`` runs) and peak RSS of a whole ``mcsim run`` process
+    (cold: an empty kernel cache for every run)."""
+    runs = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ)
+            if cold:
+                env["NUMBA_CACHE_DIR"] = str(Path(tmp) / "cache")
+            probe = ("import resource, subprocess, sys, time\n"
+                     "t = time.perf_counter()\n"
+                     "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+                     "print(time.perf_counter() - t, "
+                     "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+            cmd = [sys.executable, "-c", probe, sys.executable, "-m", "mcsim", "run",
+                   "--draws", draws, "--seed", "1", "-q", "--out", str(Path(tmp) / "out")]
+            text = subprocess.run(cmd, env=env, check=True, capture_output=True,
+                                  text=True).stdout
+            seconds, rss_kib = text.split()
+            runs.append((float(seconds), int(rss_kib) / 1024))
     return {"case": f"mcsim run --draws {draws} ({'cold' if cold else 'warm'})",
-            "impl": "process", "seconds": float(seconds), "peak_rss_mib": int(rss_kib) / 1024}
+            "impl": "process", "seconds": statistics.median(s for s, _ in runs),
+            "peak_rss_mib": max(r for _, r in runs)}
 
 
 def run_suite(sizes: tuple[int, ...] = (1_000_000, 10_000_000), repeats: int = 3,
@@ -163,7 +169,7 @@ def run_suite(sizes: tuple[int, ...] = (1_000_000, 10_000_000), repeats: int = 3
             table.loc[mask, "vs_numpy_tuned"] = table.loc[mask, "draws_per_second"] / rate
     if processes:
         proc = pd.DataFrame([time_process(process_draws, cold=True),
-                             time_process(process_draws, cold=False)])
+                             time_process(process_draws, cold=False, repeats=repeats)])
         table = pd.concat([table, proc], ignore_index=True)
     return table
 
