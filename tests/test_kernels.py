@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from mcsim import _kernels as K
 
@@ -34,3 +35,12 @@ def test_our_log_is_within_an_ulp_of_libm():
     assert ours[x == 1.0][0] == 0.0
     nonzero = ref != 0
     assert np.max(np.abs(ours - ref)[nonzero] / np.spacing(np.abs(ref[nonzero]))) <= 1.0
+
+
+@pytest.mark.parametrize("k0", [0, 7, 10**12, 2**62 - 100])
+def test_fill_uniforms_equals_uniform01_draw_by_draw(k0):
+    """The vectorised fill advances its state by additions; it must equal ``uniform01``."""
+    key = np.uint64(0x9E3779B97F4A7C15)
+    out = np.empty(1000)
+    K.fill_uniforms(out, key, k0, 1000)
+    np.testing.assert_array_equal(out, [K.uniform01(key, k0 + j) for j in range(1000)])

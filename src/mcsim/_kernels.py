@@ -85,7 +85,12 @@ def uniform01(key, k):
 
     Values are odd multiples of 2**-53, so neither 0 nor 1 occurs and ``1 - u`` is exact.
     """
-    z = key + (np.uint64(k) + np.uint64(1)) * _GAMMA
+    return _splitmix_unit(key + (np.uint64(k) + np.uint64(1)) * _GAMMA)
+
+
+@jit(inline="always")
+def _splitmix_unit(z):
+    """SplitMix64's output function on state ``z``, as a uniform (see ``uniform01``)."""
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
     z = z ^ (z >> np.uint64(31))
@@ -232,9 +237,12 @@ def exp_into(out, x, n):
 
 @jit
 def fill_uniforms(out, key, k0, n):
-    """``out[j] = uniform01(key, k0 + j)``: a branch-free loop that LLVM vectorises."""
+    """``out[j] = uniform01(key, k0 + j)``: a branch-free loop that LLVM vectorises. The
+    state advances by an addition per draw (LLVM keeps the multiply by the counter)."""
+    z = key + (np.uint64(k0) + np.uint64(1)) * _GAMMA
     for j in range(n):
-        out[j] = uniform01(key, k0 + j)
+        out[j] = _splitmix_unit(z)
+        z += _GAMMA
 
 
 _JITTER_KEY = np.uint64(0xD1B54A32D192ED03)  # a second stream per input: jitter within a cell
