@@ -44,3 +44,17 @@ def test_fill_uniforms_equals_uniform01_draw_by_draw(k0):
     out = np.empty(1000)
     K.fill_uniforms(out, key, k0, 1000)
     np.testing.assert_array_equal(out, [K.uniform01(key, k0 + j) for j in range(1000)])
+
+
+def test_kernels_record_the_digest_of_what_they_freeze():
+    """numba's cache is keyed by ``_kernels.py``'s contents alone: a change to ``_codes.py``
+    or ``_jit.py`` must change ``_kernels.py`` too, or a stale kernel runs (with another
+    BLOCK, it corrupts memory)."""
+    import hashlib
+    from pathlib import Path
+
+    src = Path(K.__file__).parent
+    digest = hashlib.sha256((src / "_codes.py").read_bytes()
+                            + (src / "_jit.py").read_bytes()).hexdigest()[:16]
+    assert K.DEPENDENCIES_DIGEST == digest, (
+        f"_codes.py or _jit.py changed: set DEPENDENCIES_DIGEST = {digest!r} in _kernels.py")

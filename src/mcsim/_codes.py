@@ -1,8 +1,9 @@
 """Opcodes and distribution family codes shared by ``program.py`` and ``_kernels.py``.
 
 Plain integers in a module without numba, so that loading or checking a scenario stays light.
-numba freezes them into the compiled kernels, and its disk cache only watches
-``_kernels.py``: after changing a value here, touch ``_kernels.py`` so the kernels recompile.
+numba freezes them into the compiled kernels, and its disk cache is keyed by the contents of
+``_kernels.py`` alone: after changing anything here, update ``DEPENDENCIES_DIGEST`` there (a
+test says to what), or stale kernels stay in use.
 """
 
 from __future__ import annotations

@@ -68,6 +68,13 @@ from ._codes import (
 )
 from ._jit import jit, jit_parallel
 
+# numba's disk cache is keyed by the contents of this file only, not by ``_codes.py`` (whose
+# values the kernels freeze as constants) nor ``_jit.py`` (their compile options): a stale
+# kernel with another BLOCK corrupts memory. So any change there must change this line too;
+# tests/test_kernels.py checks that it holds the first 16 hex digits of the SHA-256 of the
+# two files' bytes, in that order.
+DEPENDENCIES_DIGEST = "1dcefeab9d364668"
+
 # Statistics kept per tile and output: count, sum and sum of squares (shifted), min, max.
 N_STATS = 5
 
