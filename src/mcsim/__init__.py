@@ -12,12 +12,7 @@ Importing mcsim compiles nothing; the kernels compile (once, cached on disk) on 
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("mcsim")
-except PackageNotFoundError:  # a source tree that is not installed
-    __version__ = "0.0.0"
+__version__ = "0.1.0"  # the package's version (pyproject.toml reads it from here)
 
 __all__ = ["__version__", "load_scenario", "simulate", "sample", "Simulation", "Scenario",
            "McsimError"]

@@ -26,7 +26,10 @@ from .histogram import Histogram, Layout
 from .program import Program, compile_program, stream_key
 from .scenario import Scenario
 
-PILOT_DRAWS = K.TILE
+# The first draws of a run, whose range sets each output's histogram octaves (with a margin
+# of ``histogram.MARGIN_OCTAVES`` = 1,024x either way); a quarter tile: the pilot's values
+# are stored (8 bytes per output per draw) and its time is a fixed cost of every run.
+PILOT_DRAWS = K.TILE // 4
 _SHIFT_DRAWS = 4096  # pilot draws whose median shifts an output's sums of squares
 _NO_STORE = np.empty((0, 0))  # reduce_tiles reduces (a store with columns: pilot mode)
 Progress = Callable[[int, int], None]  # (draws done, draws in total)
