@@ -72,10 +72,8 @@ class Layout:
         frac = np.arange(s) / s
 
         def side(r: OctaveRange) -> tuple[np.ndarray, np.ndarray]:
-            e = np.repeat(np.arange(r.lo, r.lo + r.n, dtype=float), s)
-            base = np.ldexp(1.0, e.astype(int))
-            f = np.tile(frac, r.n)
-            return base * (1.0 + f), base * (1.0 + f + 1.0 / s)
+            base = np.ldexp(1.0, np.arange(r.lo, r.lo + r.n))[:, None]  # exact products
+            return (base * (1.0 + frac)).ravel(), (base * (1.0 + frac + 1.0 / s)).ravel()
 
         plo, phi = side(self.pos)
         nlo, nhi = side(self.neg)
