@@ -379,7 +379,7 @@ def _pilot(prog: Program, pilot: int, n_threads: int) -> tuple[list[Layout], np.
 @dataclass
 class _Reductions:
     """Running reductions of a run. The kernel counts into per-lane int32 histograms (half
-    the cache footprint of int64: a DeepSeek run is ~12% faster), which are flushed into the
+    the cache footprint of int64: a DeepSeek run is ~4% faster), which are flushed into the
     int64 ``counts`` before any lane could overflow; ``totals`` holds count, shifted sum,
     shifted sum of squares, min and max per output; ``nonfinite`` is per lane and output."""
 
