@@ -96,12 +96,17 @@ def uniform01(key, k):
 
 
 @jit(inline="always")
-def _splitmix_unit(z):
-    """SplitMix64's output function on state ``z``, as a uniform (see ``uniform01``)."""
+def _mix64(z):
+    """SplitMix64's finaliser: a bijection of uint64 that scatters every input bit."""
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
-    z = z ^ (z >> np.uint64(31))
-    return (np.float64(z >> np.uint64(12)) + 0.5) * _TWO_M52
+    return z ^ (z >> np.uint64(31))
+
+
+@jit(inline="always")
+def _splitmix_unit(z):
+    """SplitMix64's output on state ``z``, as a uniform (see ``uniform01``)."""
+    return (np.float64(_mix64(z) >> np.uint64(12)) + 0.5) * _TWO_M52
 
 
 @jit(fastmath={"contract"})
@@ -254,14 +259,6 @@ def fill_uniforms(out, key, k0, n):
 
 _JITTER_KEY = np.uint64(0xD1B54A32D192ED03)  # a second stream per input: jitter within a cell
 _TWO_M20 = 1.0 / 1048576.0
-
-
-@jit
-def _mix64(z):
-    """SplitMix64's finaliser: a bijection of uint64 that scatters every input bit."""
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
 
 
 @jit
