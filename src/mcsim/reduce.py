@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 SUMMARY_COLUMNS = ["output", "label", "unit", "mean", "mean_se", "std", "median", "median_se",
                    "ci_level", "ci_low", "ci_low_se", "ci_high", "ci_high_se", "min", "max",
                    "count", "nonfinite", "coarse"]
-CLAIM_COLUMNS = ["claim", "output", "unit", "value", "percentile", "percentile_se", "p_exceed",
-                 "p_exceed_se", "median", "value_over_median", "source"]
+CLAIM_COLUMNS = ["claim", "output", "scope", "unit", "value", "percentile", "percentile_se",
+                 "p_exceed", "p_exceed_se", "median", "value_over_median", "source"]
 
 
 def quantile_se(hist, p: np.ndarray) -> np.ndarray:
@@ -136,7 +136,7 @@ def audit_claims(sim: Simulation) -> pd.DataFrame:
             se = math.sqrt(cdf * (1 - cdf) / st.count) if st.count else math.nan
         median = float(st.histogram.quantile(0.5)[0][0])
         rows.append({
-            "claim": claim.name, "output": claim.output,
+            "claim": claim.name, "output": claim.output, "scope": claim.scope,
             "unit": sim.scenario.output(claim.output).unit, "value": claim.value,
             "percentile": 100 * cdf, "percentile_se": 100 * se, "p_exceed": 1 - cdf,
             "p_exceed_se": se, "median": median,

@@ -64,8 +64,11 @@ def claims_text(claims: pd.DataFrame) -> str:
         return "(no claims in this scenario)"
     rows = [[r.claim, r.output, format_value(r.value, r.unit), format_percent(r.percentile / 100),
              format_percent(r.p_exceed)] for r in claims.itertuples()]
-    return _table(["claim", "output", "claimed", "percentile", "P(true > claimed)"], rows,
-                  {2, 3, 4})
+    header = ["claim", "output", "claimed", "percentile", "P(true > claimed)"]
+    if claims["scope"].astype(bool).any():  # which reading of the figure each line audits
+        header.append("scope")
+        rows = [[*row, scope] for row, scope in zip(rows, claims["scope"], strict=True)]
+    return _table(header, rows, {2, 3, 4})
 
 
 def check_text(scenario: Scenario) -> str:
@@ -81,6 +84,9 @@ def check_text(scenario: Scenario) -> str:
     lines.append(_table(["input", "unit", "p5", "p50", "p95", "prior"], rows, {2, 3, 4}))
     lines += ["", "sources:"]
     lines += [f"  {inp.name}: {inp.source}" for inp in s.inputs]
+    if s.bibliography:
+        lines += ["", "bibliography (the [@key]s cited above):"]
+        lines += [f"  [@{src.key}] {src.reference()}" for src in s.bibliography]
     if s.derived:
         lines += ["", "derived:"]
         lines += [f"  {name} = {f.text}" for name, f in s.derived]
@@ -88,7 +94,8 @@ def check_text(scenario: Scenario) -> str:
     lines += [f"  {o.name} [{o.unit or '-'}] = {o.formula.text}  ({o.label})" for o in s.outputs]
     if s.claims:
         lines += ["", "claims:"]
-        lines += [f"  {c.name}: {c.output} = {c.value:g}  ({c.source})" for c in s.claims]
+        lines += [f"  {c.name}: {c.output} = {c.value:g}" + (f" [{c.scope}]" if c.scope else "")
+                  + f"  ({c.source})" for c in s.claims]
     if s.correlations:
         lines += ["", "rank correlations (Gaussian copula):"]
         lines += [f"  {c.a} ~ {c.b}: {c.spearman:+.3f}" + (f"  ({c.source})" if c.source else "")

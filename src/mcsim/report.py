@@ -15,6 +15,7 @@ import base64
 import html
 import json
 import math
+import re
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -248,6 +249,14 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _cited(text: str) -> str:
+    """Escaped text whose [@key] citations link to the bibliography section."""
+    def link(match: re.Match[str]) -> str:
+        keys = [k.strip().removeprefix("@").strip() for k in match.group(1).split(";")]
+        return "[" + "; ".join(f'<a href="#src-{k}">@{k}</a>' for k in keys) + "]"
+    return re.sub(r"\[@([^\]]*)\]", link, _e(text))
+
+
 def _num(value: float, text: str, stat: str, extra: str = "") -> str:
     """A numeric cell: shown formatted, the exact value in ``data-value`` for machines."""
     data = repr(float(value)) if value is not None else "nan"
@@ -295,6 +304,7 @@ class _Page:
                      ("distributions", "Distributions", self.charts_section()),
                      ("sensitivity", "What drives the answer", self.tornado_section()),
                      ("inputs", "Inputs, priors and sources", self.inputs_section()),
+                     ("sources", "Bibliography", self.sources_section()),
                      ("method", "How to read it", self.method_section())]
         nav = "".join(f'<a href="#{key}">{_e(title)}</a>' for key, title, _ in sections)
         body = "".join(f'<section id="{key}"><h2>{_e(title)}</h2>{content}</section>'
@@ -370,7 +380,7 @@ class _Page:
         if self.claims.empty:
             return "<p>No claims in this scenario.</p>"
         head = [("claim", False), *([("scenario", False)] if self.multi else []),
-                ("output", False), ("claimed", True), ("percentile", True),
+                ("output", False), ("scope", False), ("claimed", True), ("percentile", True),
                 ("P(true > claimed)", True), ("source", False)]
         frame = self.claims.sort_values(["claim"] + (["scenario"] if self.multi else []),
                                         kind="stable") if self.multi else self.claims
@@ -383,12 +393,12 @@ class _Page:
             rows.append(
                 f'<tr data-scenario="{_e(scen)}" data-claim="{_e(r.claim)}">'
                 f"<td><code>{_e(r.claim)}</code></td>{self._scenario_cell(scen)}"
-                f"<td><code>{_e(r.output)}</code></td>"
+                f"<td><code>{_e(r.output)}</code></td><td>{_e(r.scope)}</td>"
                 + _num(r.value, format_value(r.value, r.unit), "value")
                 + _num(r.percentile, format_percent(r.percentile / 100), "percentile",
                        f' <span class="se">± {r.percentile_se:.2g} pts</span>')
                 + _num(r.p_exceed, format_percent(r.p_exceed), "p_exceed")
-                + f"<td>{_e(r.source)}{note}</td></tr>")
+                + f"<td>{_cited(r.source)}{note}</td></tr>")
         return ("<p>Where each published figure falls in the simulated distribution of the "
                 "output it speaks about: its percentile (with its Monte Carlo standard error) "
                 "and the probability that the true value exceeds it under these priors.</p>"
@@ -542,7 +552,7 @@ class _Page:
                     f"<td>{_e(prior_text(inp.prior, inp.unit))}</td>"
                     + "".join(_num(v, format_compact(v, inp.unit), s)
                               for v, s in zip(q, ("p5", "p50", "p95"), strict=True))
-                    + f"<td>{_e(inp.source)}{note}</td></tr>")
+                    + f"<td>{_cited(inp.source)}{note}</td></tr>")
             head = [("input", False), ("unit", False), ("prior", False), ("p5", True),
                     ("p50", True), ("p95", True), ("source and note", False)]
             changed_note = (f" Inputs whose prior differs from <code>{_e(self.names[0])}</code> "
@@ -551,6 +561,26 @@ class _Page:
             parts.append(f"{title}<p class=\"small\">{len(sc.inputs)} inputs.{changed_note}"
                          f"</p>{_table(head, rows)}")
         return "".join(parts)
+
+    def sources_section(self) -> str:
+        entries = {s.key: s for sim in self.sims for s in sim.scenario.bibliography}
+        if not entries:
+            return "<p>The scenario cites no bibliography entries ([@key]).</p>"
+        items = []
+        for s in entries.values():
+            who = f"{s.authors}, {s.publisher}" if s.authors else s.publisher
+            figures = "".join(f"<li>{_e(f.what)}: {_e(f.value)} <em>({_e(f.status)})</em></li>"
+                              for f in s.figures)
+            items.append(f'<li id="src-{_e(s.key)}"><code>[@{_e(s.key)}]</code> {_e(who)} '
+                         f"({_e(s.date)}). <cite>{_e(s.title)}</cite>. "
+                         f'<a href="{_e(s.url)}">{_e(s.url)}</a>'
+                         + (f'<div class="small">Read: {_e(s.access)}.</div>' if s.access else "")
+                         + (f'<ul class="small">{figures}</ul>' if figures else "") + "</li>")
+        return ("<p>Every source the inputs and claims cite, with the figures taken from it and "
+                "how far each was checked: <em>verified</em> in the primary text, "
+                "<em>secondary</em> (through a third party), <em>derived</em> (arithmetic on "
+                "sourced numbers), <em>unverified</em>.</p>"
+                f"<ol class=\"sources\">{''.join(items)}</ol>")
 
     def method_section(self) -> str:
         items = [

@@ -17,7 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import distributions
+from . import bibliography, distributions
+from .bibliography import Source
 from .correlation import Correlation, Group, Repair, groups
 from .distributions import Distribution
 from .errors import McsimError, SpecError
@@ -34,7 +35,7 @@ _CORRELATION_KEYS = {"inputs", "spearman", "matrix", "source", "note"}
 _MERGED_TABLES = ("inputs", "derived", "outputs", "claims")
 _INPUT_META = {"unit", "source", "note"}
 _OUTPUT_KEYS = {"formula", "unit", "label", "note"}
-_CLAIM_KEYS = {"output", "value", "source", "note"}
+_CLAIM_KEYS = {"output", "value", "source", "note", "scope"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Claim:
     value: float
     source: str
     note: str = ""
+    scope: str = ""  # which reading of the claimed figure this line audits, when there are several
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Scenario:
     correlations: tuple[Correlation, ...] = ()
     groups: tuple[Group, ...] = ()  # correlated inputs, with their copula factors
     repairs: tuple[Repair, ...] = ()  # correlations changed by --repair-correlations
+    bibliography: tuple[Source, ...] = ()  # the entries its sources cite, in order of citation
 
     def input(self, name: str) -> Input:
         for i in self.inputs:
@@ -129,7 +132,8 @@ def builtin_scenarios() -> dict[str, Path]:
     for folder in candidates:
         folder = Path(str(folder))
         if folder.is_dir():
-            return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+            return {p.stem: p for p in sorted(folder.glob("*.toml"))
+                    if p.name != bibliography.FILE_NAME}
     return {}
 
 
@@ -159,9 +163,27 @@ def load_scenario(path: str | Path | None = None, repair: bool = False) -> Scena
     data, raw = _read_with_bases(p, [])
     try:
         scenario = scenario_from_dict(data, name=p.stem, repair=repair)
+        cited = _cited(scenario, bibliography.bibliography_for(p))
     except SpecError as err:
         raise SpecError(f"{p}: {err.key}", err.message) from None
-    return replace(scenario, path=str(p), sha256=hashlib.sha256(raw).hexdigest())
+    return replace(scenario, path=str(p), sha256=hashlib.sha256(raw).hexdigest(),
+                   bibliography=cited)
+
+
+def _cited(scenario: Scenario, entries: dict[str, Source]) -> tuple[Source, ...]:
+    """Every bibliography entry the scenario's sources cite; an unknown key is an error."""
+    texts = [*((f"inputs.{i.name}.{field}", text) for i in scenario.inputs
+               for field, text in (("source", i.source), ("note", i.note))),
+             *((f"claims.{c.name}.{field}", text) for c in scenario.claims
+               for field, text in (("source", c.source), ("note", c.note))),
+             *((f"correlations ({c.a} ~ {c.b}).source", c.source)
+               for c in scenario.correlations)]
+    texts.append(("description", scenario.description))
+    found: dict[str, Source] = {}
+    for where, text in texts:
+        for source in bibliography.resolve(text, entries, where):
+            found.setdefault(source.key, source)
+    return tuple(found.values())
 
 
 def _read_toml(p: Path) -> tuple[dict[str, Any], bytes]:
@@ -347,7 +369,8 @@ def scenario_from_dict(data: dict[str, Any], name: str = "scenario",
         if not math.isfinite(value):
             raise SpecError(f"{key}.value", f"must be finite, got {value!r}")
         claims.append(Claim(cname, out, float(value), _text(spec, "source", key),
-                            _text(spec, "note", key, required=False)))
+                            _text(spec, "note", key, required=False),
+                            _text(spec, "scope", key, required=False)))
 
     correlations = _correlations(data.get("correlations", []), inputs)
     grouped, repairs = groups(correlations, tuple(i.name for i in inputs), repair)

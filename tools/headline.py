@@ -1,0 +1,94 @@
+"""Refresh the headline tables (README.md, priors/README.md) and priors/SOURCES.md.
+
+    python tools/headline.py                     # print the tables (10M draws, seed 1)
+    python tools/headline.py --write             # ... and write them between the markers
+    python tools/headline.py --sources           # regenerate priors/SOURCES.md from sources.toml
+
+Every shipped view is simulated with the same seed (common random numbers), and each cell
+gives the median and the 90% equal-tailed interval, or a claim's percentile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from mcsim.bibliography import builtin_bibliography, to_markdown
+from mcsim.engine import simulate
+from mcsim.scenario import load_scenario
+from mcsim.units import format_percent, format_value, parse_count
+
+ROOT = Path(__file__).resolve().parents[1]
+VIEWS = ["deepseek", "semianalysis-view", "sceptical", "epoch-conventions"]
+ROWS = [  # (output, what it is)
+    ("capex_servers", "server capex (SemiAnalysis: $1.6B)"),
+    ("opex_hosted_total", "opex, hosted, no staff (headline; SemiAnalysis: $944M)"),
+    ("opex_owned_total", "opex, owned datacenter, no staff"),
+    ("opex_hosted_staff_total", "opex, hosted + DeepSeek staff"),
+    ("ratio_server_capex_to_6m", "server capex / $6M (press: 266x)"),
+    ("ratio_server_tco_to_6m", "server TCO / $6M, hosted (press: 400x, 424x)"),
+    ("ratio_server_tco_owned_to_6m", "server TCO / $6M, owned datacenter"),
+    ("ratio_server_tco_staff_to_6m", "server TCO / $6M, hosted + staff"),
+    ("v3_run_cost_owned", "V3 run on owned H800s, the view's convention (claim: $5.576M)"),
+    ("v3_run_cost_epoch", "V3 run on owned H800s, Epoch's conventions (Epoch: $5.39M)"),
+    ("r1_run_cost_owned", "R1 (V3-Base + RL) on owned H800s, the view's convention"),
+]
+BEGIN, END = "<!-- headline:begin -->", "<!-- headline:end -->"
+
+
+def tables(draws: int, seed: int) -> str:
+    sims = [simulate(load_scenario(v), draws, seed=seed) for v in VIEWS]
+    summaries = [s.summary(0.9).set_index("output") for s in sims]
+    claims = [s.claims().set_index("claim") for s in sims]
+    head = "| | " + " | ".join(f"`{v}`" for v in VIEWS) + " |\n|---|" + "---|" * len(VIEWS)
+    lines = [f"Median and 90% interval; {draws:,} draws per view, seed {seed}, "
+             "same draws for the inputs the views share.", "", head]
+    for output, label in ROWS:
+        cells = []
+        for s in summaries:
+            r = s.loc[output]
+            cells.append(f"{format_value(r['median'], r['unit'])} "
+                         f"({format_value(r['ci_low'], r['unit'])} to "
+                         f"{format_value(r['ci_high'], r['unit'])})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "Percentile of each claim in the distribution of the output with its scope "
+              "(P(true > claimed) is 100% minus it):", "",
+              "| claim | scope | claimed | " + " | ".join(f"`{v}`" for v in VIEWS) + " |",
+              "|---|---|---|" + "---|" * len(VIEWS)]
+    for name, r in claims[0].iterrows():
+        cells = [format_percent(c.loc[name, "percentile"] / 100) for c in claims]
+        lines.append(f"| `{name}` | {r['scope']} | {format_value(r['value'], r['unit'])} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def replace_block(path: Path, block: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        sys.exit(f"{path}: no {BEGIN} ... {END} markers")
+    path.write_text(pattern.sub(lambda _: f"{BEGIN}\n{block}\n{END}", text), encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--draws", default="10M")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--write", action="store_true", help="write the tables into the READMEs")
+    parser.add_argument("--sources", action="store_true", help="regenerate priors/SOURCES.md")
+    args = parser.parse_args()
+    if args.sources:
+        (ROOT / "priors" / "SOURCES.md").write_text(to_markdown(builtin_bibliography()),
+                                                    encoding="utf-8")
+        return
+    block = tables(parse_count(args.draws), args.seed)
+    print(block)
+    if args.write:
+        for path in (ROOT / "README.md", ROOT / "priors" / "README.md"):
+            replace_block(path, block)
+
+
+if __name__ == "__main__":
+    main()
