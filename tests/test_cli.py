@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from builders import CLI_SCENARIO as SCENARIO
-from builders import run_main
+from builders import run_main, write_scenario
 from mcsim.cli import cli
 from mcsim.engine import simulate
 from mcsim.scenario import load_scenario
@@ -35,8 +35,8 @@ def test_run_prints_and_writes_what_the_library_returns(scenario_file, tmp_path)
     assert format_percent(claims.loc[0, "percentile"] / 100) in claim_line
     written = pd.read_csv(out_dir / "summary.csv")
     pd.testing.assert_frame_equal(written, summary, check_dtype=False)
-    pd.testing.assert_frame_equal(pd.read_csv(out_dir / "claims.csv"), claims,
-                                  check_dtype=False)
+    written_claims = pd.read_csv(out_dir / "claims.csv").fillna({"scope": ""})  # "" reads as NaN
+    pd.testing.assert_frame_equal(written_claims, claims, check_dtype=False)
     manifest = json.loads((out_dir / "manifest.json").read_text())
     assert manifest["seed"] == 7 and manifest["draws"] == 200_000
     assert manifest["scenario"]["sha256"] == load_scenario(scenario_file).sha256
@@ -200,3 +200,21 @@ def test_the_command_exits_fast_but_loses_no_output_or_exit_code(scenario_file, 
     usage = subprocess.run([sys.executable, "-m", "mcsim", "run", "--draws", "many"],
                            capture_output=True, text=True, timeout=120)
     assert usage.returncode == 2 and "draws" in usage.stderr
+
+
+def test_claims_with_a_scope_show_it_in_the_table_and_the_csv(scenario_file, tmp_path):
+    path = write_scenario(tmp_path, SCENARIO + '[claims.big_narrow]\noutput = "cost"\n'
+                          'value = 5e6\nscope = "narrow reading"\nsource = "someone"\n',
+                          name="scoped.toml")
+    result = CliRunner().invoke(cli, ["run", str(path), "-n", "20k", "--seed", "1", "-q",
+                                      "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert next(ln for ln in lines if ln.startswith("claim ")).rstrip().endswith("scope")
+    assert next(ln for ln in lines if ln.startswith("big_narrow")).endswith("narrow reading")
+    claims = pd.read_csv(tmp_path / "r" / "claims.csv").set_index("claim")
+    assert claims.loc["big_narrow", "scope"] == "narrow reading"
+    plain = CliRunner().invoke(cli, ["run", str(scenario_file), "-n", "20k", "-q",
+                                     "--out", str(tmp_path / "q")])
+    assert "scope" not in next(ln for ln in plain.output.splitlines()
+                               if ln.startswith("claim "))

@@ -465,3 +465,25 @@ def test_the_page_gives_a_command_that_reproduces_it(multi, files):
     for part in ("--draws 40000", f"--seed {SEED}", "--tornado-draws 20000", "--paired-runs 8",
                  str(files[0]), str(files[1])):
         assert part in command, command
+
+
+def test_citations_link_to_the_bibliography_and_claims_show_their_scope(files, tmp_path):
+    from mcsim.report import build_report, write_report
+    cited = tmp_path / "cited.toml"
+    cited.write_text(files[0].read_text()
+                     .replace('source = "price quotes"',
+                              'source = "[@huxiu-2024] quotes; '
+                              '[@caixin-2023; @reuters-2025-05-h20]"')
+                     .replace('[claims.press]', '[claims.press]\nscope = "capex only"', 1))
+    sc = load_scenario(cited)
+    assert [s.key for s in sc.bibliography] == ["huxiu-2024", "caixin-2023",
+                                                "reuters-2025-05-h20"]
+    report = build_report([sc], draws=20_000, seed=SEED, tornado_draws=10_000)
+    out = write_report(report, tmp_path / "r")
+    text = (out / "index.html").read_text()
+    for s in sc.bibliography:  # each cited entry is in the bibliography, with its address
+        assert f'id="src-{s.key}"' in text and f'href="#src-{s.key}"' in text
+        assert f'href="{s.url}"' in text
+    assert '<section id="sources">' in text
+    page = _Page(text)
+    assert "capex only" in text and page.tags >= {"cite"}
