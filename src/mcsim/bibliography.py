@@ -90,22 +90,27 @@ def load_bibliography(path: str | Path) -> dict[str, Source]:
 
 def builtin_bibliography() -> dict[str, Source]:
     """The bibliography shipped with mcsim (empty if it is missing)."""
-    from .scenario import builtin_scenarios  # the shipped priors folder
-
-    folders = {path.parent for path in builtin_scenarios().values()}
-    for folder in folders:
-        if (folder / FILE_NAME).is_file():
-            return load_bibliography(folder / FILE_NAME)
-    return {}
+    path = _builtin_path()
+    return load_bibliography(path) if path else {}
 
 
 def bibliography_for(scenario_path: str | Path) -> dict[str, Source]:
     """The entries a scenario file can cite: the shipped ones, then those beside it."""
     entries = builtin_bibliography()
     own = Path(scenario_path).parent / FILE_NAME
-    if own.is_file():
+    builtin = _builtin_path()
+    if own.is_file() and not (builtin and own.resolve() == builtin.resolve()):
         entries = {**entries, **load_bibliography(own)}
     return entries
+
+
+def _builtin_path() -> Path | None:
+    from .scenario import builtin_scenarios  # the shipped priors folder
+
+    for folder in {path.parent for path in builtin_scenarios().values()}:
+        if (folder / FILE_NAME).is_file():
+            return folder / FILE_NAME
+    return None
 
 
 def resolve(text: str, entries: dict[str, Source], where: str) -> tuple[Source, ...]:
