@@ -122,7 +122,7 @@ def test_any_text_parses_or_raises_spec_error(text):
     ("a +", "syntax error"),
     ("__import__('os')", "unknown function"),
     ("a.real", "unsupported syntax"),
-    ("mx(a, b)", "did you mean max"),
+    ("mx(a, b)", "did you mean 'max'"),
     ("log(a, b)", "takes 1 arguments"),
     ("'text'", "unsupported constant"),
     ("[a, b]", "unsupported syntax"),

@@ -19,7 +19,6 @@ tabulated inverse CDF.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
 import os
@@ -35,7 +34,7 @@ import scipy
 from scipy import special
 
 from . import _codes as K
-from .errors import SpecError
+from .errors import SpecError, did_you_mean
 
 
 def _stats():
@@ -605,8 +604,7 @@ def from_spec(spec: Mapping[str, Any]) -> Distribution:
             _check_finite(dist)
             return dist
     if not isinstance(family, str) or family not in FAMILIES:
-        close = difflib.get_close_matches(str(family), FAMILIES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(str(family), FAMILIES)
         raise SpecError("dist", f"unknown distribution {family!r}{hint}; "
                                 f"known: {', '.join(FAMILIES)}")
     if family == "discrete":

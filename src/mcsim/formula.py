@@ -10,13 +10,12 @@ kernels are tested against; ``order_by_dependency`` sorts derived quantities and
 from __future__ import annotations
 
 import ast
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import SpecError
+from .errors import SpecError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -151,8 +150,7 @@ def _convert(node: ast.AST, depth: int) -> Node:
             raise _Unsupported("only plain function names can be called")
         fn = node.func.id
         if fn not in FUNCTIONS:
-            close = difflib.get_close_matches(fn, FUNCTIONS, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            hint = did_you_mean(fn, FUNCTIONS)
             known = ", ".join(sorted(FUNCTIONS))
             raise _Unsupported(f"unknown function {fn!r}{hint}; known: {known}")
         if node.keywords:
@@ -189,8 +187,7 @@ def order_by_dependency(formulas: Mapping[str, Formula], known: set[str],
     defined = set(formulas) | known
     for name, f in formulas.items():
         for ref in sorted(f.names - defined):
-            close = difflib.get_close_matches(ref, defined, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(ref, defined)
             raise SpecError(f"{prefix}.{name}",
                             f"unknown name {ref!r}{hint} in formula {f.text!r}")
     order: list[str] = []

@@ -7,7 +7,6 @@ with the file and names the table and field, e.g.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
 import re
@@ -21,7 +20,7 @@ from . import bibliography, distributions
 from .bibliography import Source
 from .correlation import Correlation, Group, Repair, groups
 from .distributions import Distribution
-from .errors import McsimError, SpecError
+from .errors import McsimError, SpecError, did_you_mean
 from .formula import Formula, Name, order_by_dependency, parse
 
 SCHEMA_VERSION = 1
@@ -94,9 +93,8 @@ class Scenario:
             if o.name == name:
                 return o
         known = [o.name for o in self.outputs]
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise McsimError(f"unknown output {name!r}{hint}; outputs: {', '.join(known)}")
+        raise McsimError(f"unknown output {name!r}{did_you_mean(name, known)}; "
+                         f"outputs: {', '.join(known)}")
 
     def only(self, output: str) -> Scenario:
         """This scenario reduced to one output (and no claims): the program computes less."""
@@ -260,9 +258,8 @@ def _correlations(raw: Any, inputs: tuple[Input, ...]) -> tuple[Correlation, ...
             pairs = [(names[0], names[1], spec.get("spearman"), f"{key}.spearman")]
         for name in names:
             if name not in by_name:
-                close = difflib.get_close_matches(name, by_name, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise SpecError(f"{key}.inputs", f"unknown input {name!r}{hint}")
+                raise SpecError(f"{key}.inputs",
+                                f"unknown input {name!r}{did_you_mean(name, by_name)}")
             if by_name[name].prior.is_constant:
                 raise SpecError(f"{key}.inputs", f"{name!r} is a constant; it cannot correlate")
         if len(set(names)) < len(names):
@@ -344,10 +341,9 @@ def scenario_from_dict(data: dict[str, Any], name: str = "scenario",
                                               f"must report it (formula = \"{oname}\"); "
                                               "give this output another name")
         for ref in sorted(formula.names - known):
-            close = difflib.get_close_matches(ref, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SpecError(f"{key}.formula",
-                            f"unknown name {ref!r}{hint} in formula {formula.text!r}")
+            raise SpecError(f"{key}.formula", f"unknown name {ref!r}"
+                                              f"{did_you_mean(ref, known)} in formula "
+                                              f"{formula.text!r}")
         outputs.append(Output(oname, formula, _text(spec, "unit", key, required=False),
                               _text(spec, "label", key, required=False) or oname))
     output_names = {o.name for o in outputs}
@@ -360,9 +356,8 @@ def scenario_from_dict(data: dict[str, Any], name: str = "scenario",
         _no_unknown(spec, _CLAIM_KEYS, key)
         out = _text(spec, "output", key)
         if out not in output_names:
-            close = difflib.get_close_matches(out, output_names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SpecError(f"{key}.output", f"unknown output {out!r}{hint}")
+            raise SpecError(f"{key}.output",
+                            f"unknown output {out!r}{did_you_mean(out, output_names)}")
         value = spec.get("value")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SpecError(f"{key}.value", f"must be a number, got {value!r}")
@@ -435,7 +430,5 @@ def _check_name(name: str, table: str) -> None:
 def _no_unknown(spec: dict[str, Any], allowed: set[str], key: str) -> None:
     for field in spec:
         if field not in allowed:
-            close = difflib.get_close_matches(field, allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
             where = f"{key}.{field}" if key else field
-            raise SpecError(where, f"unknown field{hint}")
+            raise SpecError(where, f"unknown field{did_you_mean(field, allowed)}")
