@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
+import threading
+
 import pytest
 
 from mcsim.errors import McsimError, SpecError
@@ -157,7 +163,9 @@ def test_errors_in_a_base_name_the_base(tmp_path):
     child = write(tmp_path, 'extends = "base.toml"\ntitle = "child"\n', "child.toml")
     with pytest.raises(SpecError) as info:
         load_scenario(child)
-    assert str(info.value).startswith(f"{tmp_path / 'base.toml'}: inputs.n.p5: ")
+    # the file given, its key, the file it names, and the field there
+    assert str(info.value).startswith(f"{child}: extends: {tmp_path / 'base.toml'}: "
+                                      "inputs.n.p5: ")
     bad = GOOD.replace('[derived]\ncapex = "n * price"\n', "").replace(
         'title = "Test"', 'title = "Test"\nderived = 5')
     write(tmp_path, bad, "bad.toml")
@@ -181,3 +189,58 @@ def test_deep_formulas_are_a_clean_error():
     with pytest.raises(SpecError, match="nested more than|syntax error"):
         parse("(" * 5000 + "x" + ")" * 5000, "derived.deep")
     assert parse(" + ".join(["x"] * 300)).names == {"x"}
+
+
+def _fifo(tmp_path):
+    path = tmp_path / "pipe.toml"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("make, kind", [
+    (_fifo, "a FIFO"),
+    (lambda tmp_path: tmp_path, "a folder"),
+])
+def test_only_regular_files_are_read(tmp_path, make, kind):
+    """/dev/zero was read until memory ran out; a FIFO blocked for ever."""
+    path = make(tmp_path)
+    done = threading.Event()
+    errors = []
+
+    def load():
+        try:
+            load_scenario(path)
+        except McsimError as err:
+            errors.append(str(err))
+        done.set()
+
+    threading.Thread(target=load, daemon=True).start()
+    assert done.wait(10), f"loading {kind} did not return"
+    assert errors == [f"{path}: not a regular file ({kind}); a scenario is a TOML file"]
+
+
+def test_check_dev_zero_is_one_line_and_exit_2(tmp_path):
+    """It read until memory ran out (3.4 GB), then printed a MemoryError traceback; here
+    memory is capped at 1 GB so that a regression fails instead of exhausting the machine."""
+    def cap_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
+
+    child = write(tmp_path, 'extends = "/dev/zero"\n', "child.toml")
+    for target, message in [("/dev/zero", "/dev/zero: not a regular file"),
+                            (str(child), f"{child}: extends: /dev/zero: not a regular file")]:
+        proc = subprocess.run([sys.executable, "-m", "mcsim", "check", target], text=True,
+                              capture_output=True, timeout=120, preexec_fn=cap_memory)
+        assert proc.returncode == 2 and proc.stdout == "", proc.stderr[-500:]
+        assert proc.stderr.startswith(f"mcsim: error: {message} (a character device)")
+        assert proc.stderr.count("\n") == 1
+
+
+def test_scenario_files_have_a_size_cap(tmp_path):
+    """10 MB (10**7 bytes) is read; one byte more is refused, without reading it all."""
+    padded = GOOD + "#" * (10**7 - len(GOOD.encode()) - 1) + "\n"
+    assert load_scenario(write(tmp_path, padded)).title == "Test"
+    big = write(tmp_path, padded + "\n", "big.toml")
+    with pytest.raises(McsimError) as info:
+        load_scenario(big)
+    assert str(info.value) == f"{big}: larger than the 10 MB a scenario file may hold"
+

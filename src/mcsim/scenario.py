@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -25,6 +27,7 @@ from .formula import Formula, Name, order_by_dependency, parse
 
 SCHEMA_VERSION = 1
 DEFAULT_SCENARIO = "deepseek"
+MAX_FILE_BYTES = 10 * 10**6  # a scenario file, and each file it extends
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = {"min", "max", "exp", "log", "sqrt", "abs", "where", "clip", "and", "or", "not",
              "if", "else", "True", "False", "None"}
@@ -185,16 +188,48 @@ def _cited(scenario: Scenario, entries: dict[str, Source]) -> tuple[Source, ...]
 
 
 def _read_toml(p: Path) -> tuple[dict[str, Any], bytes]:
-    try:
-        raw = p.read_bytes()
-    except OSError as err:
-        raise McsimError(f"{p}: cannot read: {err.strerror}") from None
+    raw = _read_bounded(p)
     try:
         return tomllib.loads(raw.decode("utf-8")), raw
     except UnicodeDecodeError:
         raise McsimError(f"{p}: not a UTF-8 text file") from None
     except tomllib.TOMLDecodeError as err:
         raise McsimError(f"{p}: invalid TOML: {err}") from None
+
+
+def _read_bounded(p: Path) -> bytes:
+    """The bytes of ``p``, a regular file of at most ``MAX_FILE_BYTES``.
+
+    Opened without blocking and checked on the open descriptor, so that a FIFO, a device
+    (``/dev/zero``) or a folder is refused before a byte is read, and a file that grows while
+    it is read is cut off at the cap rather than read until memory runs out.
+    """
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise McsimError(f"{p}: cannot read: {err.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise McsimError(f"{p}: not a regular file ({_kind(mode)}); a scenario is a TOML file")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        except OSError as err:
+            raise McsimError(f"{p}: cannot read: {err.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise McsimError(f"{p}: larger than the {MAX_FILE_BYTES / 1e6:g} MB a scenario file "
+                         "may hold")
+    return raw
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 def _read_with_bases(p: Path, chain: list[Path]) -> tuple[dict[str, Any], bytes]:
@@ -213,11 +248,14 @@ def _read_with_bases(p: Path, chain: list[Path]) -> tuple[dict[str, Any], bytes]
     if base_path.resolve() in [c.resolve() for c in [*chain, p]]:
         names = " -> ".join(c.name for c in [*chain, p, base_path])
         raise SpecError(f"{p}: extends", f"cycle: {names}")
-    base, base_raw = _read_with_bases(base_path, [*chain, p])
-    try:  # the base must be valid on its own, so that its errors name its own file
-        scenario_from_dict(base, name=base_path.stem, repair=True)
-    except SpecError as err:
-        raise SpecError(f"{base_path}: {err.key}", err.message) from None
+    try:
+        base, base_raw = _read_with_bases(base_path, [*chain, p])
+        try:  # the base must be valid on its own, so that its errors name its own file
+            scenario_from_dict(base, name=base_path.stem, repair=True)
+        except SpecError as err:
+            raise SpecError(f"{base_path}: {err.key}", err.message) from None
+    except McsimError as err:  # name the file that extends it, too
+        raise SpecError(f"{p}: extends", str(err)) from None
     merged = {**base, **{k: v for k, v in data.items() if k not in _MERGED_TABLES}}
     for table in _MERGED_TABLES:
         own = data.get(table, {})
