@@ -218,3 +218,22 @@ def test_claims_with_a_scope_show_it_in_the_table_and_the_csv(scenario_file, tmp
                                      "--out", str(tmp_path / "q")])
     assert "scope" not in next(ln for ln in plain.output.splitlines()
                                if ln.startswith("claim "))
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "--draws", "1e19"], ["run", "--until", "p95:1%", "--max-draws", "1e17"],
+    ["sensitivity", "-o", "cost", "--draws", "1e19"], ["report", "--draws", "1e17"],
+    ["report", "--tornado-draws", "1e19"], ["bench", "--numpy-draws", "1e17"],
+    ["bench", "--draws", "1M,1e19"],
+])
+def test_every_draw_count_has_the_same_maximum(args, monkeypatch, capsys):
+    code, out, err = run_main(args, monkeypatch, capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "at most 1e13 draws" in err and "Traceback" not in err
+
+
+def test_simulate_refuses_more_than_the_maximum(scenario_file):
+    from mcsim.errors import McsimError
+
+    with pytest.raises(McsimError, match="at most 1e13 draws"):
+        simulate(load_scenario(scenario_file), 10**19, seed=1)

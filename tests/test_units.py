@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mcsim.errors import McsimError
-from mcsim.units import format_percent, format_value, parse_count
+from mcsim.units import MAX_DRAWS, format_percent, format_value, parse_count
 
 
 @pytest.mark.parametrize("text, value", [
@@ -38,3 +38,11 @@ def test_format_percent():
     assert format_percent(0.0001) == "<0.1%"
     assert format_percent(0.99991) == ">99.9%"
     assert format_percent(1.0) == "100.0%"
+
+
+def test_draw_counts_have_a_documented_maximum():
+    """1e19 gave an OverflowError traceback and 1e17 was accepted (years of running)."""
+    assert MAX_DRAWS == 10**13 and parse_count("1e13") == MAX_DRAWS
+    for text in ["10000000000001", "1e17", "1e19", "1e30"]:
+        with pytest.raises(McsimError, match=r"^--draws: at most 1e13 draws: beyond that"):
+            parse_count(text, "--draws")

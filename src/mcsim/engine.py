@@ -25,6 +25,7 @@ from .errors import McsimError
 from .histogram import Histogram, Layout
 from .program import Program, compile_program, stream_key
 from .scenario import Scenario
+from .units import check_draws
 
 # The first draws of a run, whose range sets each output's histogram octaves (with a margin
 # of ``histogram.MARGIN_OCTAVES`` = 1,024x either way); a quarter tile: the pilot's values
@@ -128,6 +129,7 @@ def _threads(n: int | None):
 def _check_draws(draws: int) -> None:
     if isinstance(draws, bool) or not isinstance(draws, int | np.integer) or draws < 1:
         raise McsimError(f"draws: must be a positive whole number (got {draws!r})")
+    check_draws(int(draws))
 
 
 def sample(scenario: Scenario, draws: int, seed: int, start: int = 0,

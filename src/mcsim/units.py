@@ -13,8 +13,20 @@ _SUFFIX = {"": 1, "k": 10**3, "K": 10**3, "m": 10**6, "M": 10**6, "b": 10**9, "B
 _COUNT = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9]+)?)\s*([kKmMbBgG]?)\s*$")
 
 
+# The most draws a run may take. The kernel's draw counters are 64-bit integers, but each
+# output's count and running sums (of x - shift and its square) are doubles, added tile by tile
+# (65,536 draws) in order. The sums' rounding grows at worst like (N / 65,536) * 2**-53, the
+# Monte Carlo error like 1 / sqrt(N): they cross at N = 7e13. 1e13 keeps the rounding below the
+# Monte Carlo error (and the counts exact, far below 2**53 = 9e15); it is 8.6 days at the
+# 13.5M draws/s of two cores.
+MAX_DRAWS = 10**13
+MAX_DRAWS_WHY = ("at most 1e13 draws: beyond that the rounding of the running sums can exceed "
+                 "the Monte Carlo error")
+
+
 def parse_count(text: str | int, what: str = "count") -> int:
-    """A positive whole number from "10M", "2.5M", "1e7", "1_000_000", "1B" or an int."""
+    """A draw count from "10M", "2.5M", "1e7", "1_000_000", "1B" or an int: a whole number
+    from 1 to ``MAX_DRAWS``."""
     if isinstance(text, int) and not isinstance(text, bool):
         value: float = text
     else:
@@ -25,7 +37,14 @@ def parse_count(text: str | int, what: str = "count") -> int:
         value = float(number.replace("_", "")) * _SUFFIX[suffix]
     if not math.isfinite(value) or value != int(value) or value < 1:
         raise McsimError(f"{what}: {text!r} must be a positive whole number")
+    check_draws(int(value), what)
     return int(value)
+
+
+def check_draws(draws: int, what: str = "draws") -> None:
+    """Refuse a draw count above ``MAX_DRAWS``."""
+    if draws > MAX_DRAWS:
+        raise McsimError(f"{what}: {MAX_DRAWS_WHY} (got {draws:,})")
 
 
 def _sig(x: float, digits: int = 3) -> str:
