@@ -237,3 +237,16 @@ def test_simulate_refuses_more_than_the_maximum(scenario_file):
 
     with pytest.raises(McsimError, match="at most 1e13 draws"):
         simulate(load_scenario(scenario_file), 10**19, seed=1)
+
+
+def test_max_draws_needs_until(scenario_file, tmp_path, monkeypatch, capsys):
+    """--max-draws without --until was silently ignored."""
+    code, out, err = run_main(["run", str(scenario_file), "--max-draws", "1k", "-q"],
+                              monkeypatch, capsys)
+    assert code == 2 and out == ""
+    assert err == ("mcsim: error: --max-draws: caps a run with --until; without it, set the "
+                   "run's size with --draws\n")
+    code, out, err = run_main(["run", str(scenario_file), "--until", "p95:50%", "--max-draws",
+                               "1k", "--seed", "1", "-q", "--out", str(tmp_path / "r")],
+                              monkeypatch, capsys)
+    assert code == 0 and "every --until target met" in out and "hit --max-draws" not in out

@@ -111,6 +111,17 @@ def test_auto_stop_reports_the_cap():
     assert sim.stopped == "max-draws" and sim.draws == 200_000
 
 
+def test_a_target_met_at_the_cap_is_converged():
+    """p95:50% on 1,000 draws: the only batch is also the last; its error meets the target,
+    and the run said it "hit --max-draws before every target was met"."""
+    from mcsim.reduce import parse_target, precision, stop_when_precise
+
+    targets = [parse_target("p95:50%")]
+    sim = simulate(SC, 1_000, seed=1, stop=stop_when_precise(targets))
+    assert precision(sim, targets)["met"].all()
+    assert sim.stopped == "converged" and sim.draws == 1_000
+
+
 @pytest.mark.parametrize("text", ["p95", "p95:", "p95:abc", "p150:1%", "p95:150%", "mode:1%",
                                   "mean:1%@120", "mean:0"])
 def test_bad_targets(text):

@@ -13,6 +13,7 @@ from .errors import McsimError
 
 CI_HELP = "credible level of the equal-tailed interval, in percent (default 90)"
 SEED_HELP = "random seed (printed when not given, so a run can be repeated)"
+MAX_DRAWS_UNTIL = 100_000_000  # --until's cap when --max-draws is not given
 
 
 class _Count(click.ParamType):
@@ -62,8 +63,8 @@ def cli() -> None:
 @click.option("--until", "until", multiple=True, metavar="STAT:TOL",
               help="keep drawing until this Monte Carlo error is reached, e.g. p95:0.5%, "
                    "mean:0.1%, median:1%@99, tco.ci:0.5% (repeatable; --draws is ignored)")
-@click.option("--max-draws", type=_Count(), default="100M", show_default=True,
-              help="with --until: stop here even if not converged")
+@click.option("--max-draws", type=_Count(), default=None,
+              help="with --until: stop here even if not converged  [default: 100M]")
 @_repair
 @click.option("--sampler", type=click.Choice(SAMPLERS), default="mc", show_default=True,
               help="plain Monte Carlo, Latin hypercube, or scrambled Sobol' (lhs and sobol "
@@ -91,6 +92,9 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
         require_matplotlib()  # before the run, not after it
     level = reduce.check_level(ci)
     targets = [reduce.parse_target(t) for t in until]
+    if max_draws is not None and not targets:
+        raise McsimError("--max-draws: caps a run with --until; without it, set the run's size "
+                         "with --draws")
     sc = load_scenario(scenario, repair=repair_correlations)
     for t in targets:
         if t.output:
@@ -99,7 +103,7 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
     seed = engine.new_seed() if seed is None else seed
     stop = reduce.stop_when_precise(targets, level) if targets else None
     if targets:
-        draws = max_draws
+        draws = max_draws or MAX_DRAWS_UNTIL
     plan = sampling.plan(sampler, draws, replicates, auto_stop=bool(targets))
     with _progress_bar(plan.draws, quiet) as progress:
         sim = engine.simulate(sc, draws, seed=seed, threads=threads, progress=progress,

@@ -242,12 +242,13 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
             state = _new_state(layouts, n_threads)
             for done in _stream(prog, layouts, shifts, 0, draws, state, n_threads, batch_tiles,
                                 progress, draws):
-                if stop is not None and done < draws:
-                    partial = _result(scenario, done, seed, n_threads, 0.0, 0.0,
-                                      _outputs(scenario, layouts, shifts, state), "converged")
-                    if stop(partial):
-                        reason = "converged"
-                        break
+                if stop is None:
+                    continue
+                partial = _result(scenario, done, seed, n_threads, 0.0, 0.0,
+                                  _outputs(scenario, layouts, shifts, state), "converged")
+                if stop(partial):  # the last batch too: the cap may be where it converged
+                    reason = "converged"
+                    break
             else:
                 reason = "draws" if stop is None else "max-draws"
     wall = time.perf_counter() - t0
