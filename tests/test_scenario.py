@@ -185,7 +185,7 @@ def test_deep_formulas_are_a_clean_error():
     from mcsim.formula import parse
 
     with pytest.raises(SpecError, match="nested more than"):
-        parse(" + ".join(["x"] * 600), "derived.big")
+        parse(" ** ".join(["x"] * 600), "derived.big")  # a power tower: nested for real
     with pytest.raises(SpecError, match="nested more than|syntax error"):
         parse("(" * 5000 + "x" + ")" * 5000, "derived.deep")
     assert parse(" + ".join(["x"] * 300)).names == {"x"}

@@ -10,6 +10,9 @@ kernels are tested against; ``order_by_dependency`` sorts derived quantities and
 from __future__ import annotations
 
 import ast
+import io
+import keyword
+import tokenize
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -30,7 +33,8 @@ class Name:
 
 @dataclass(frozen=True)
 class Op:
-    """An operation: ``name`` is a key of ``ARITY``; ``args`` are nodes."""
+    """An operation: ``name`` is a key of ``ARITY``; ``args`` are nodes. An op of ``CHAINS``
+    may take more than two: it is then their left fold, ``add(a, b, c) = (a + b) + c``."""
 
     name: str
     args: tuple[Node, ...]
@@ -44,6 +48,9 @@ ARITY = {
     "neg": 1, "not": 1, "exp": 1, "log": 1, "sqrt": 1, "abs": 1,
     "where": 3, "clip": 3,
 }
+# Left-associative chains held as one node, so that a sum of 10,000 line items is one level
+# deep, not 10,000; ``fold_steps`` turns one back into binary steps, in the written order.
+CHAINS = frozenset({"add", "mul", "min", "max", "and", "or"})
 FUNCTIONS = {"min": (2, None), "max": (2, None), "exp": (1, 1), "log": (1, 1),
              "sqrt": (1, 1), "abs": (1, 1), "where": (3, 3), "clip": (3, 3)}
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
@@ -72,13 +79,13 @@ def parse(text: str, key: str = "") -> Formula:
     too_deep = SpecError(key, f"formula {_short(text)!r} is nested more than {MAX_DEPTH} "
                               "levels deep; split it into derived quantities")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = _parse_expression(text.strip())
     except SyntaxError as err:
         raise SpecError(key, f"syntax error in formula {_short(text)!r}: {err.msg}") from None
     except (RecursionError, MemoryError):
         raise too_deep from None
     try:
-        return Formula(text, _convert(tree.body, 0))
+        return Formula(text, _convert(tree, 0))
     except _Unsupported as err:
         raise SpecError(key, f"{err} in formula {_short(text)!r}") from None
     except RecursionError:
@@ -94,12 +101,113 @@ class _Unsupported(Exception):
 
 
 MAX_DEPTH = 400  # formulas nest at most this deep (the kernel compiler recurses over them)
+_SUMS = (ast.Add, ast.Sub)
+
+
+def _parse_expression(text: str) -> ast.expr:
+    """``text`` as a Python expression. Python's own parser stops at about 3,000 terms of a
+    flat sum (it recurses once per operator); past that, the text is cut at its top-level
+    ``+``/``-`` (or, in a product, ``*``) and the pieces parsed one by one."""
+    try:
+        return ast.parse(text, mode="eval").body
+    except RecursionError:
+        pieces = _top_level_split(text)
+        if pieces is None:
+            raise
+    first, *rest = pieces
+    tree = _parse_expression(first[1])
+    for op, piece in rest:
+        tree = ast.BinOp(tree, op, _parse_expression(piece))
+    return tree
+
+
+def _top_level_split(text: str) -> list[tuple[ast.operator | None, str]] | None:
+    """``text`` cut at its top-level binary ``+`` and ``-`` (else ``*``): the pieces, each
+    with the operator before it; ``None`` when a looser operator (a comparison, ``and``,
+    ``if``, ...) or a ``/`` among the factors forbids the cut."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    lines = [0]
+    for line in text.splitlines(keepends=True):
+        lines.append(lines[-1] + len(line))
+    depth = 0
+    operand_before = divides = False
+    cuts: dict[str, list[int]] = {"+": [], "-": [], "*": []}
+    for tok in tokens:
+        if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.COMMENT, tokenize.ENDMARKER):
+            continue
+        at = lines[tok.start[0] - 1] + tok.start[1]
+        if tok.type == tokenize.OP and tok.string in "([{":
+            depth += 1
+        elif tok.type == tokenize.OP and tok.string in ")]}":
+            depth -= 1
+        elif depth == 0 and tok.type == tokenize.OP:
+            if tok.string in cuts and operand_before:
+                cuts[tok.string].append(at)
+            elif tok.string not in ("+", "-", "**", "*", "/"):
+                return None  # a comparison, a comma, ...
+            divides = divides or tok.string == "/"  # a / b * c is (a / b) * c: no cut at *
+        elif depth == 0 and tok.type == tokenize.NAME and keyword.iskeyword(tok.string):
+            return None  # and, or, not, if, else, lambda, ...
+        operand_before = (tok.type in (tokenize.NAME, tokenize.NUMBER, tokenize.STRING)
+                          or (tok.type == tokenize.OP and tok.string in ")]}"))
+    chosen = sorted(cuts["+"] + cuts["-"]) or ([] if divides else cuts["*"])
+    if not chosen:
+        return None
+    ops: dict[str, ast.operator] = {"+": ast.Add(), "-": ast.Sub(), "*": ast.Mult()}
+    pieces: list[tuple[ast.operator | None, str]] = []
+    begin, op = 0, None
+    for at in chosen:
+        pieces.append((op, text[begin:at].strip()))
+        op, begin = ops[text[at]], at + 1
+    pieces.append((op, text[begin:].strip()))
+    return pieces
+
+
+def _chain(node: ast.BinOp, depth: int) -> Node | None:
+    """A left-leaning run of ``+``/``-`` (or of ``*``) of two operators or more, as one
+    ``CHAINS`` node, walked without recursion (subtracted terms are ``neg``: a + (-b) is
+    a - b exactly, and ``fold_steps`` turns it back into a subtraction)."""
+    group = _SUMS if isinstance(node.op, _SUMS) else (ast.Mult,)
+    if not isinstance(node.op, group):
+        return None
+    steps: list[tuple[ast.operator, ast.expr]] = []
+    left: ast.expr = node
+    while isinstance(left, ast.BinOp) and isinstance(left.op, group):
+        steps.append((left.op, left.right))
+        left = left.left
+    if len(steps) < 2:
+        return None
+    terms = [_convert(left, depth)]
+    for op, right in reversed(steps):
+        term = _convert(right, depth)
+        terms.append(Op("neg", (term,)) if isinstance(op, ast.Sub) else term)
+    return Op("add" if group is _SUMS else "mul", tuple(terms))
+
+
+def fold_steps(node: Op) -> tuple[Node, list[tuple[str, Node]]]:
+    """A ``CHAINS`` node as its first operand and the binary operations that follow, in order
+    (a ``neg`` term of a sum is a subtraction)."""
+    first, *rest = node.args
+    steps = []
+    for term in rest:
+        if node.name == "add" and isinstance(term, Op) and term.name == "neg":
+            steps.append(("sub", term.args[0]))
+        else:
+            steps.append((node.name, term))
+    return first, steps
 
 
 def _convert(node: ast.AST, depth: int) -> Node:
     if depth > MAX_DEPTH:
         raise RecursionError
     depth += 1
+    if isinstance(node, ast.BinOp):
+        chain = _chain(node, depth)
+        if chain is not None:
+            return chain
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, int | float):
             raise _Unsupported(f"unsupported constant {node.value!r}")
@@ -125,11 +233,7 @@ def _convert(node: ast.AST, depth: int) -> Node:
         raise _Unsupported("unsupported unary operator")
     if isinstance(node, ast.BoolOp):
         op = "and" if isinstance(node.op, ast.And) else "or"
-        args = [_convert(v, depth) for v in node.values]
-        out = args[0]
-        for arg in args[1:]:
-            out = Op(op, (out, arg))
-        return out
+        return Op(op, tuple(_convert(v, depth) for v in node.values))
     if isinstance(node, ast.Compare):
         terms = [_convert(node.left, depth)] + [_convert(c, depth) for c in node.comparators]
         parts = []
@@ -138,10 +242,7 @@ def _convert(node: ast.AST, depth: int) -> Node:
             if op is None:
                 raise _Unsupported("unsupported comparison")
             parts.append(Op(op, (terms[i], terms[i + 1])))
-        out = parts[0]
-        for part in parts[1:]:
-            out = Op("and", (out, part))
-        return out
+        return parts[0] if len(parts) == 1 else Op("and", tuple(parts))
     if isinstance(node, ast.IfExp):
         return Op("where", (_convert(node.test, depth), _convert(node.body, depth),
                             _convert(node.orelse, depth)))
@@ -159,13 +260,7 @@ def _convert(node: ast.AST, depth: int) -> Node:
         if len(node.args) < lo or (hi is not None and len(node.args) > hi):
             want = str(lo) if lo == hi else f"at least {lo}"
             raise _Unsupported(f"{fn}() takes {want} arguments, got {len(node.args)}")
-        args = [_convert(a, depth) for a in node.args]
-        if fn in ("min", "max"):
-            out = args[0]
-            for arg in args[1:]:
-                out = Op(fn, (out, arg))
-            return out
-        return Op(fn, tuple(args))
+        return Op(fn, tuple(_convert(a, depth) for a in node.args))
     raise _Unsupported(f"unsupported syntax ({type(node).__name__})")
 
 
@@ -217,8 +312,14 @@ def evaluate(node: Node, env: Mapping[str, np.ndarray | float]) -> np.ndarray:
         return np.asarray(node.value, dtype=float)
     if isinstance(node, Name):
         return np.asarray(env[node.id], dtype=float)
-    args = [evaluate(a, env) for a in node.args]
     with np.errstate(all="ignore"):
+        if node.name in CHAINS:
+            first, steps = fold_steps(node)
+            out = evaluate(first, env)
+            for name, term in steps:
+                out = np.asarray(_NUMPY[name](out, evaluate(term, env)), dtype=float)
+            return out
+        args = [evaluate(a, env) for a in node.args]
         return np.asarray(_NUMPY[node.name](*args), dtype=float)
 
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .distributions import Distribution, pert_shape
-from .formula import Name, Node, Num, Op, evaluate
+from .formula import CHAINS, Name, Node, Num, Op, evaluate, fold_steps
 from .scenario import Scenario
 
 CHUNK = 65536
@@ -114,20 +114,32 @@ def _eval_into(node: Node, env: dict, pool: list[np.ndarray], out: np.ndarray) -
     if node.name not in _UFUNC:
         out[:] = evaluate(node, env)
         return out
-    args = []
-    for a in node.args:
-        if isinstance(a, Num):
-            args.append(a.value)
-        elif isinstance(a, Name):
-            args.append(env[a.id])
-        else:
-            tmp = pool.pop() if pool else np.empty_like(out)
-            args.append(_eval_into(a, env, pool, tmp))
-    _UFUNC[node.name](*args, out=out)
-    for a in args:
-        if isinstance(a, np.ndarray) and not any(a is v for v in env.values()):
-            pool.append(a)
+    if node.name in CHAINS:  # the left fold, accumulated in ``out``
+        first, steps = fold_steps(node)
+        acc = _operand(first, env, pool, out)
+        for name, term in steps:
+            _apply(_UFUNC[name], [acc, _operand(term, env, pool, out)], env, pool, out)
+            acc = out
+        return out
+    _apply(_UFUNC[node.name], [_operand(a, env, pool, out) for a in node.args], env, pool, out)
     return out
+
+
+def _operand(node: Node, env: dict, pool: list[np.ndarray], like: np.ndarray):
+    """A ufunc operand: a number, an input's array, or a temporary from ``pool``."""
+    if isinstance(node, Num):
+        return node.value
+    if isinstance(node, Name):
+        return env[node.id]
+    return _eval_into(node, env, pool, pool.pop() if pool else np.empty_like(like))
+
+
+def _apply(ufunc, args: list, env: dict, pool: list[np.ndarray], out: np.ndarray) -> None:
+    """``ufunc(*args)`` into ``out``; temporaries among ``args`` go back to ``pool``."""
+    ufunc(*args, out=out)
+    for a in args:
+        if isinstance(a, np.ndarray) and a is not out and not any(a is v for v in env.values()):
+            pool.append(a)
 
 
 def _tuned_worker(scenario: Scenario, rng: np.random.Generator, chunks: int, edges: dict):

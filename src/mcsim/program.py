@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _codes as K
 from .distributions import KernelSpec
-from .formula import Name, Node, Num, Op
+from .formula import CHAINS, Name, Node, Num, Op, fold_steps
 from .sampling import mc_design
 from .scenario import Scenario
 
@@ -162,6 +162,15 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
         if isinstance(node, Name):
             return named[node.id]
         assert isinstance(node, Op)
+        if node.name in CHAINS:  # the left fold, as written: bit for bit a binary tree's
+            first, steps = fold_steps(node)
+            acc = emit(first)
+            for name, term in steps:
+                operand = emit(term)
+                dst = new()
+                instrs.append([_OPCODES[name], dst, acc, operand, 0])
+                acc = dst
+            return acc
         args = [emit(a) for a in node.args]
         dst = new()
         instrs.append([_OPCODES[node.name], dst, *args, *([0] * (3 - len(args)))])
