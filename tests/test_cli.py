@@ -250,3 +250,47 @@ def test_max_draws_needs_until(scenario_file, tmp_path, monkeypatch, capsys):
                                "1k", "--seed", "1", "-q", "--out", str(tmp_path / "r")],
                               monkeypatch, capsys)
     assert code == 0 and "every --until target met" in out and "hit --max-draws" not in out
+
+
+NONFINITE = """schema = 1
+[inputs.a]
+dist = "uniform"
+min = 600
+max = 800
+unit = "u"
+source = "t"
+[derived]
+big = "exp(a)"
+[outputs.cost]
+formula = "{formula}"
+unit = "USD"
+[outputs.other]
+formula = "log(a - 900)"
+"""
+
+
+def test_a_run_with_no_finite_output_is_an_error(tmp_path, monkeypatch, capsys):
+    """Every draw non-finite ran "successfully", with n/a everywhere; now exit 2 (the cause
+    is the scenario, bad input like any other), one line naming the first culprit."""
+    path = tmp_path / "inf.toml"
+    path.write_text(NONFINITE.format(formula="big * big"))
+    out_dir = tmp_path / "r"
+    code, out, err = run_main(["run", str(path), "-n", "10k", "--seed", "1", "-q", "--out",
+                               str(out_dir)], monkeypatch, capsys)
+    assert code == 2 and out == "" and not out_dir.exists()
+    assert err == (f"mcsim: error: {path}: every draw of every output is inf or nan (nothing "
+                   "to summarise); the first never finite: outputs.cost.formula = "
+                   "'big * big'\n")
+
+
+def test_huge_outputs_print_no_numpy_warnings(tmp_path):
+    """exp(600..800): partly inf, the rest near 1e300; numpy warned from the sums and the
+    histogram's edges, and the figures ran to 300 digits."""
+    path = tmp_path / "big.toml"
+    path.write_text(NONFINITE.format(formula="big"))
+    proc = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "mcsim", "run",
+                           str(path), "-n", "20k", "--seed", "1", "-q", "--out",
+                           str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-800:]
+    cost = next(line for line in proc.stdout.splitlines() if line.startswith("cost"))
+    assert "e+3" in cost and len(cost) < 80

@@ -244,3 +244,48 @@ def test_scenario_files_have_a_size_cap(tmp_path):
         load_scenario(big)
     assert str(info.value) == f"{big}: larger than the 10 MB a scenario file may hold"
 
+
+
+ONE_INPUT = """schema = 1
+[inputs.a]
+{prior}
+unit = "USD"
+source = "t"
+[outputs.cost]
+formula = "a"
+unit = "USD"
+"""
+
+
+@pytest.mark.parametrize("prior, message", [
+    ('dist = "uniform"\nmin = -1e308\nmax = 1e308',
+     "its range [-1e+308, 1e+308] goes beyond +-1e100"),
+    ('dist = "normal"\nloc = 1e308\nscale = 1', "its p0.1 to p99.9 [1e+308, 1e+308] goes beyond"),
+    ('dist = "normal"\nloc = 0\nscale = 1e308', "its p0.1 to p99.9 [-inf, inf] overflows a double"),
+    ('dist = "lognormal"\nmu = 0\nsigma = 300', "[0, inf] overflows a double"),
+    ('dist = "lognormal"\nmu = 300\nsigma = 1', "goes beyond +-1e100"),
+    ('dist = "gamma"\na = 2\nscale = 1e200', "its p0.1 to p99.9 [4.54e+198, 9.23e+200]"),
+    ('dist = "truncnormal"\nloc = 0\nscale = 1e150\nmin = 0', "goes beyond +-1e100"),
+    ('dist = "discrete"\nvalues = [1, 1e200]\nweights = [0.5, 0.5]', "its range [1, 1e+200]"),
+    ("value = -1e101", "its range [-1e+101, -1e+101]"),
+])
+def test_priors_whose_draws_overflow_are_refused(tmp_path, prior, message):
+    """A uniform on [-1e308, 1e308] ran with every draw non-finite; a normal at 1e308 printed
+    numpy warnings and 300-digit dollar figures."""
+    path = write(tmp_path, ONE_INPUT.format(prior=prior))
+    with pytest.raises(SpecError) as info:
+        load_scenario(path)
+    assert str(info.value).startswith(f"{path}: inputs.a: ") and message in str(info.value)
+
+
+def test_priors_up_to_the_limit_load(tmp_path):
+    for prior in ['dist = "uniform"\nmin = -1e100\nmax = 1e100', "value = 1e100",
+                  'dist = "normal"\nloc = 0\nscale = 3e99', 'p5 = 1e-3\np95 = 1e30']:
+        load_scenario(write(tmp_path, ONE_INPUT.format(prior=prior)))
+
+
+def test_check_of_an_overflowing_prior_prints_no_warning(tmp_path):
+    path = write(tmp_path, ONE_INPUT.format(prior='dist = "normal"\nloc = 1e308\nscale = 1'))
+    proc = subprocess.run([sys.executable, "-W", "default", "-m", "mcsim", "check", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr

@@ -46,3 +46,12 @@ def test_draw_counts_have_a_documented_maximum():
     for text in ["10000000000001", "1e17", "1e19", "1e30"]:
         with pytest.raises(McsimError, match=r"^--draws: at most 1e13 draws: beyond that"):
             parse_count(text, "--draws")
+
+
+@pytest.mark.parametrize("x, unit, text", [
+    (1e300, "USD", "$1e+300"), (-2.5e27, "USD/yr", "-$2.5e+27/yr"), (9.9e14, "USD", "$990T"),
+    (1e-300, "", "1e-300"), (3e20, "MW", "3e+20 MW"), (1.234e17, "x", "1.234e+17x"),
+])
+def test_huge_and_tiny_values_stay_short(x, unit, text):
+    """A normal at 1e308 printed 300-digit dollar figures."""
+    assert format_value(x, unit) == text

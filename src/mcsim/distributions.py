@@ -629,3 +629,49 @@ def from_spec(spec: Mapping[str, Any]) -> Distribution:
         for req, opt, _ in _FORMS[family])
     got = ", ".join(sorted(keys)) or "nothing"
     raise SpecError("dist", f"{family} takes one of: {forms}; got {got}")
+
+
+# ---------------------------------------------------------------- the reach of the draws
+
+# The largest magnitude a prior's draws may reach. A run sums squared deviations from each
+# output's median over up to 1e13 draws ((1e100)**2 * 1e13 = 1e213), and a formula may
+# multiply a few such quantities (1e300): all below the double's 1.8e308. No cost, count or
+# rate comes near it; a prior beyond it is a mistake in its magnitudes or units.
+MAX_MAGNITUDE = 1e100
+_BOUNDED = {"constant": ("value", "value"), "uniform": ("min", "max"),
+            "loguniform": ("min", "max"), "triangular": ("min", "max"), "pert": ("min", "max")}
+
+
+def check_reach(dist: Distribution) -> None:
+    """Refuse a prior whose range (or, unbounded, whose p0.1 to p99.9) is not finite or goes
+    beyond ``MAX_MAGNITUDE``: its draws, or the run's sums of them, would overflow a double.
+
+    Computed from the parameters and ``scipy.special`` only (no ``scipy.stats``: loading a
+    scenario stays light)."""
+    p = dist.params
+    what = "its range"
+    if dist.family in _BOUNDED:
+        lo, hi = (p[k] for k in _BOUNDED[dist.family])
+    elif dist.family == "beta":
+        lo, hi = p["loc"], p["loc"] + p["scale"]
+    elif dist.family == "discrete":
+        lo, hi = min(p["values"]), max(p["values"])
+    else:
+        what = "its p0.1 to p99.9"
+        q = np.array([0.001, 0.999])
+        with np.errstate(all="ignore"):
+            if dist.family == "normal":
+                x = p["loc"] + p["scale"] * special.ndtri(q)
+            elif dist.family == "gamma":
+                x = p["loc"] + p["scale"] * special.gammaincinv(p["a"], q)
+            else:  # lognormal, truncnormal: their references use scipy.special only
+                x = dist.reference().ppf(q)
+        lo, hi = float(x[0]), float(x[1])
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise SpecError("", f"{what} [{lo:.3g}, {hi:.3g}] overflows a double: its draws "
+                            "cannot all be finite; check the magnitudes")
+    if max(abs(lo), abs(hi)) > MAX_MAGNITUDE:
+        limit = f"{MAX_MAGNITUDE:.0e}".replace("e+", "e")
+        raise SpecError("", f"{what} [{lo:.3g}, {hi:.3g}] goes beyond +-{limit}, "
+                            "where a run's sums of squares overflow a double; rescale it "
+                            "(e.g. to millions)")

@@ -252,8 +252,24 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
             else:
                 reason = "draws" if stop is None else "max-draws"
     wall = time.perf_counter() - t0
-    return _result(scenario, done, seed, n_threads, wall, kernel_seconds,
-                   _outputs(scenario, layouts, shifts, state), reason, design, reps)
+    outputs = _outputs(scenario, layouts, shifts, state)
+    if all(st.count == 0 for st in outputs.values()):
+        raise McsimError(_all_nonfinite(scenario, int(seed)))
+    return _result(scenario, done, seed, n_threads, wall, kernel_seconds, outputs, reason,
+                   design, reps)
+
+
+def _all_nonfinite(scenario: Scenario, seed: int) -> str:
+    """Why a run has nothing to report: every draw of every output was inf or nan. Names
+    the first formula (in the order they are computed) that is never finite on a few draws."""
+    formulas = [(n, f"derived.{n}", f) for n, f in scenario.derived]
+    formulas += [(o.name, f"outputs.{o.name}.formula", o.formula) for o in scenario.outputs]
+    values = sample(scenario, 256, seed, names=tuple(dict.fromkeys(n for n, _, _ in formulas)))
+    first = next(((key, f) for name, key, f in formulas
+                  if not np.isfinite(values[name]).any()), None)
+    where = f"; the first never finite: {first[0]} = {first[1].text!r}" if first else ""
+    return (f"{scenario.path or scenario.name}: every draw of every output is inf or nan "
+            f"(nothing to summarise){where}")
 
 
 def _replicates(prog: Program, layouts: list[Layout], shifts: np.ndarray,
@@ -291,7 +307,7 @@ def _outputs(scenario: Scenario, layouts: list[Layout], shifts: np.ndarray,
     nonfinite = state.nonfinite.sum(axis=0)
     outputs = {}
     for o, out in enumerate(scenario.outputs):
-        n, s1, s2, lo, hi = totals[o]
+        n, s1, s2, lo, hi = (float(x) for x in totals[o])  # overflow to inf, not a warning
         count = int(n)
         mean = float(shifts[o] + s1 / count) if count else math.nan
         var = (s2 - s1 * s1 / count) / (count - 1) if count > 1 else math.nan

@@ -75,10 +75,11 @@ class Layout:
             base = np.ldexp(1.0, np.arange(r.lo, r.lo + r.n))[:, None]  # exact products
             return (base * (1.0 + frac)).ravel(), (base * (1.0 + frac + 1.0 / s)).ravel()
 
-        plo, phi = side(self.pos)
-        nlo, nhi = side(self.neg)
-        neg_edge = np.ldexp(1.0, self.neg.lo + self.neg.n)  # inf past the largest double
-        pos_edge = np.ldexp(1.0, self.pos.lo + self.pos.n)
+        with np.errstate(over="ignore"):  # edges past the largest double are inf, rightly
+            plo, phi = side(self.pos)
+            nlo, nhi = side(self.neg)
+            neg_edge = np.ldexp(1.0, self.neg.lo + self.neg.n)
+            pos_edge = np.ldexp(1.0, self.pos.lo + self.pos.n)
         lower = np.concatenate([
             [-np.inf], -nhi[::-1], [-np.ldexp(1.0, self.neg.lo), 0.0, 0.0], plo, [pos_edge],
         ])

@@ -425,6 +425,7 @@ def _input(name: str, spec: Any) -> Input:
             _no_unknown({field: None}, allowed, key)
     try:
         prior = distributions.from_spec(params)
+        distributions.check_reach(prior)
     except SpecError as err:
         raise err.within(key) from None
     unit = _text(spec, "unit", key)

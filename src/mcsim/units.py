@@ -50,6 +50,8 @@ def check_draws(draws: int, what: str = "draws") -> None:
 def _sig(x: float, digits: int = 3) -> str:
     if x == 0 or not math.isfinite(x):
         return f"{x:g}"
+    if not 1e-6 <= abs(x) < 1e15:  # written out, these run to hundreds of digits
+        return f"{x:.{digits}g}"
     decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
     return f"{x:,.{decimals}f}"
 
@@ -63,7 +65,7 @@ def format_value(x: float, unit: str = "") -> str:
         sign = "-" if x < 0 else ""
         ax = abs(x)
         for scale, letter in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-            if ax >= scale:
+            if scale <= ax < 1e15:  # beyond 1,000T: scientific, by _sig
                 text = f"{sign}${_sig(ax / scale)}{letter}"
                 break
         else:
