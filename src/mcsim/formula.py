@@ -13,8 +13,9 @@ import ast
 import io
 import keyword
 import tokenize
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -114,17 +115,17 @@ def _parse_expression(text: str) -> ast.expr:
         pieces = _top_level_split(text)
         if pieces is None:
             raise
-    first, *rest = pieces
-    tree = _parse_expression(first[1])
+    first, rest = pieces
+    tree = _parse_expression(first)
     for op, piece in rest:
         tree = ast.BinOp(tree, op, _parse_expression(piece))
     return tree
 
 
-def _top_level_split(text: str) -> list[tuple[ast.operator | None, str]] | None:
-    """``text`` cut at its top-level binary ``+`` and ``-`` (else ``*``): the pieces, each
-    with the operator before it; ``None`` when a looser operator (a comparison, ``and``,
-    ``if``, ...) or a ``/`` among the factors forbids the cut."""
+def _top_level_split(text: str) -> tuple[str, list[tuple[ast.operator, str]]] | None:
+    """``text`` cut at its top-level binary ``+`` and ``-`` (else ``*``): the first piece, and
+    the others with the operator before each; ``None`` when a looser operator (a comparison,
+    ``and``, ``if``, ...) or a ``/`` among the factors forbids the cut."""
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
     except (tokenize.TokenError, SyntaxError):
@@ -157,13 +158,10 @@ def _top_level_split(text: str) -> list[tuple[ast.operator | None, str]] | None:
     if not chosen:
         return None
     ops: dict[str, ast.operator] = {"+": ast.Add(), "-": ast.Sub(), "*": ast.Mult()}
-    pieces: list[tuple[ast.operator | None, str]] = []
-    begin, op = 0, None
-    for at in chosen:
-        pieces.append((op, text[begin:at].strip()))
-        op, begin = ops[text[at]], at + 1
-    pieces.append((op, text[begin:].strip()))
-    return pieces
+    ends = [*chosen[1:], len(text)]
+    rest = [(ops[text[at]], text[at + 1:end].strip())
+            for at, end in zip(chosen, ends, strict=True)]
+    return text[:chosen[0]].strip(), rest
 
 
 def _chain(node: ast.BinOp, depth: int) -> Node | None:
@@ -335,7 +333,7 @@ def _clip(x, lo, hi):
     return np.where(np.isnan(x), x, np.minimum(np.maximum(x, lo), hi))
 
 
-_NUMPY = {
+_NUMPY: dict[str, Callable[..., Any]] = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
     "pow": np.power, "min": _nan_min, "max": _nan_max,
     "lt": lambda a, b: (a < b) * 1.0, "le": lambda a, b: (a <= b) * 1.0,
