@@ -294,3 +294,12 @@ def test_huge_outputs_print_no_numpy_warnings(tmp_path):
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-800:]
     cost = next(line for line in proc.stdout.splitlines() if line.startswith("cost"))
     assert "e+3" in cost and len(cost) < 80
+
+
+def test_a_report_with_no_finite_output_is_an_error(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "inf.toml"
+    path.write_text(NONFINITE.format(formula="big * big"))
+    code, out, err = run_main(["report", str(path), "-n", "10k", "--seed", "1", "-q",
+                               "--out", str(tmp_path / "r")], monkeypatch, capsys)
+    assert code == 2 and "every draw of every output is inf or nan" in err
+    assert err.count("\n") == 1 and not (tmp_path / "r").exists()

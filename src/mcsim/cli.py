@@ -108,6 +108,7 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
     with _progress_bar(plan.draws, quiet) as progress:
         sim = engine.simulate(sc, draws, seed=seed, threads=threads, progress=progress,
                               stop=stop, sampler=sampler, replicates=replicates)
+    engine.require_finite(sim)
     summary, claims = sim.summary(level), sim.claims()
     charts = {}
     if plot:

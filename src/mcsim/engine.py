@@ -252,24 +252,26 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
             else:
                 reason = "draws" if stop is None else "max-draws"
     wall = time.perf_counter() - t0
-    outputs = _outputs(scenario, layouts, shifts, state)
-    if all(st.count == 0 for st in outputs.values()):
-        raise McsimError(_all_nonfinite(scenario, int(seed)))
-    return _result(scenario, done, seed, n_threads, wall, kernel_seconds, outputs, reason,
-                   design, reps)
+    return _result(scenario, done, seed, n_threads, wall, kernel_seconds,
+                   _outputs(scenario, layouts, shifts, state), reason, design, reps)
 
 
-def _all_nonfinite(scenario: Scenario, seed: int) -> str:
-    """Why a run has nothing to report: every draw of every output was inf or nan. Names
-    the first formula (in the order they are computed) that is never finite on a few draws."""
+def require_finite(sim: Simulation) -> None:
+    """Refuse a run with nothing to report: every draw of every output was inf or nan. The
+    message names the first formula (in the order they are computed) that is never finite
+    on a few draws. (A part of a run, such as one output's tornado, may be all non-finite.)"""
+    if any(st.count for st in sim.outputs.values()):
+        return
+    scenario = sim.scenario
     formulas = [(n, f"derived.{n}", f) for n, f in scenario.derived]
     formulas += [(o.name, f"outputs.{o.name}.formula", o.formula) for o in scenario.outputs]
-    values = sample(scenario, 256, seed, names=tuple(dict.fromkeys(n for n, _, _ in formulas)))
+    names = tuple(dict.fromkeys(name for name, _, _ in formulas))
+    values = sample(scenario, 256, sim.seed, names=names)
     first = next(((key, f) for name, key, f in formulas
                   if not np.isfinite(values[name]).any()), None)
     where = f"; the first never finite: {first[0]} = {first[1].text!r}" if first else ""
-    return (f"{scenario.path or scenario.name}: every draw of every output is inf or nan "
-            f"(nothing to summarise){where}")
+    raise McsimError(f"{scenario.path or scenario.name}: every draw of every output is inf or "
+                     f"nan (nothing to summarise){where}")
 
 
 def _replicates(prog: Program, layouts: list[Layout], shifts: np.ndarray,

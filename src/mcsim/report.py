@@ -29,7 +29,7 @@ import pandas as pd
 from . import __version__, plot
 from .compare import REPLICATES, Comparison, common_outputs, compare_medians
 from .distributions import Distribution
-from .engine import Simulation, simulate
+from .engine import Simulation, require_finite, simulate
 from .errors import McsimError
 from .export import manifest, write_files
 from .reduce import check_level
@@ -115,6 +115,7 @@ def build_report(scenarios: Sequence[Scenario], draws: int, seed: int, ci: float
     for sc in scenarios:
         say(f"simulating {sc.name}: {draws:,} draws, seed {seed}")
         sims.append(simulate(sc, draws, seed=seed, threads=threads))
+        require_finite(sims[-1])
     comparison = None
     if len(sims) > 1:
         say(f"comparing medians: {replicates} paired sub-runs per scenario")
