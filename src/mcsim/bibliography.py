@@ -10,14 +10,13 @@ scenario file, then the one shipped with mcsim.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import McsimError, SpecError
+from .errors import McsimError, SpecError, did_you_mean
 
 STATUSES = ("verified", "secondary", "derived", "unverified")
 FILE_NAME = "sources.toml"
@@ -119,7 +118,7 @@ def resolve(text: str, entries: dict[str, Source], where: str) -> tuple[Source, 
     for key in citations(text):
         if key not in entries:
             raise SpecError(where, f"cites unknown source [@{key}]"
-                                   f"{suggestion(key, entries)}; sources are listed in "
+                                   f"{did_you_mean(key, entries)}; sources are listed in "
                                    f"{FILE_NAME} (beside the scenario, or mcsim's own)")
         out.append(entries[key])
     return tuple(out)
@@ -147,11 +146,6 @@ def to_markdown(entries: dict[str, Source]) -> str:
     return "\n".join(lines)
 
 
-def suggestion(name: str, known: Any) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _source(key: str, spec: Any) -> Source:
     if not _KEY.match(key):
         raise SpecError(key, "keys are lower-case letters, digits, '-' and '.'")
@@ -159,7 +153,7 @@ def _source(key: str, spec: Any) -> Source:
         raise SpecError(key, "must be a table with title, publisher, date and url")
     for field in spec:
         if field not in _FIELDS:
-            raise SpecError(f"{key}.{field}", f"unknown field{suggestion(field, _FIELDS)}")
+            raise SpecError(f"{key}.{field}", f"unknown field{did_you_mean(field, _FIELDS)}")
     text = {f: _text(spec, f, key, f in {"title", "publisher", "date", "url"})
             for f in ("title", "publisher", "date", "url", "authors", "access")}
     if not re.match(r"^https?://\S+$", text["url"]):
