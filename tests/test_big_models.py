@@ -91,3 +91,19 @@ def test_chains_longer_than_pythons_parser_are_cut_at_the_top_level():
         parse(" + ".join(["x"] * n) + " > 0", "derived.big")
     small = " + ".join(f"x{i}" for i in range(50))
     assert parse(small).tree.args == tuple(parse(f"x{i}").tree for i in range(50))
+
+
+def test_cutting_a_long_text_keeps_its_meaning():
+    """Unary minus, powers, brackets and exponents inside the terms of a 4,000-term sum (past
+    Python's parser): the value is the left fold of the terms, each parsed on its own."""
+    shapes = ["+ x", "- 2.5e-3 * y", "+ -x ** 2", "- (x - y) * 3", "+ y / -x * 2", "- -x",
+              "+ max(x, y) * x * y", "- x ** -y"]
+    pieces = ["x"] + [shapes[i % len(shapes)] for i in range(1, 4_000)]
+    rng = np.random.default_rng(5)
+    env = {"x": rng.uniform(1, 2, 32), "y": rng.uniform(1, 2, 32)}
+    expected = evaluate(parse(pieces[0]).tree, env)
+    for piece in pieces[1:]:
+        sign, term = piece[0], piece[1:]
+        value = evaluate(parse(term).tree, env)
+        expected = expected - value if sign == "-" else expected + value
+    np.testing.assert_array_equal(evaluate(parse(" ".join(pieces)).tree, env), expected)
