@@ -119,18 +119,25 @@ def test_default_folders_never_collide(tmp_path, monkeypatch):
     assert seeds == {1, 2}
 
 
-def test_existing_out_folder_is_replaced_whole(scenario_file, tmp_path):
+def test_existing_out_folder_is_replaced_whole(scenario_file, tmp_path, monkeypatch, capsys):
     out = tmp_path / "res"
-    out.mkdir()
-    (out / "mine.txt").write_text("keep me")
     runner = CliRunner()
     for seed in ("1", "2"):
+        if out.exists():
+            (out / "comparison.csv").write_text("an earlier report's")  # mcsim's, so replaced
         assert runner.invoke(cli, ["run", str(scenario_file), "-n", "5k", "--seed", seed,
                                    "--out", str(out), "-q"]).exit_code == 0
     assert json.loads((out / "manifest.json").read_text())["seed"] == 2
-    assert (out / "mine.txt").read_text() == "keep me"
     assert sorted(p.name for p in out.iterdir()) == ["claims.csv", "manifest.json",
-                                                     "mine.txt", "summary.csv"]
+                                                     "summary.csv"]
+    (out / "mine.txt").write_text("keep me")  # a folder with files not mcsim's is not replaced
+    code, printed, err = run_main(["run", str(scenario_file), "-n", "5k", "--out", str(out)],
+                                  monkeypatch, capsys)
+    assert code == 2 and printed == "" and err.count("\n") == 1
+    assert err == (f"mcsim: error: --out: {out} holds mine.txt, which mcsim did not write; "
+                   "results replace their folder whole: choose a new or empty folder\n")
+    assert (out / "mine.txt").read_text() == "keep me"
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 2
 
 
 def test_help_and_version_compile_nothing():

@@ -189,12 +189,11 @@ def record(table: pd.DataFrame, commit: str | None = None) -> dict:
 
 def append_history(rec: dict, folder: Path) -> Path:
     """Add one line to the history file (rewritten whole and renamed into place)."""
-    from .export import write_files
+    from .export import write_file
 
     path = folder / HISTORY_FILE
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    write_files(folder, {HISTORY_FILE: old + json.dumps(rec) + "\n"})
-    return path
+    return write_file(path, old + json.dumps(rec) + "\n", "--save")
 
 
 def history(folder: Path) -> pd.DataFrame:

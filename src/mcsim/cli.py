@@ -99,7 +99,7 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
     for t in targets:
         if t.output:
             sc.output(t.output)
-    folder = export.check_out_dir(out) if out else None
+    folder = export.check_results_dir(out) if out else None
     seed = engine.new_seed() if seed is None else seed
     stop = reduce.stop_when_precise(targets, level) if targets else None
     if targets:
@@ -234,7 +234,7 @@ def report(scenarios, draws, seed, ci, out, tornado_outputs, tornado_draws, repl
     require_matplotlib()  # before the runs, not after them
     loaded = [load_scenario(s, repair=repair_correlations) for s in scenarios or [None]]
     rep.check_scenarios(loaded, tornado_outputs)
-    folder = export.check_out_dir(out) if out else None
+    folder = export.check_results_dir(out) if out else None
     seed = engine.new_seed() if seed is None else seed
 
     def log(message: str) -> None:
@@ -331,9 +331,14 @@ class _progress_bar:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: one-line errors with exit code 2, no tracebacks; Ctrl-C exits 130."""
+    """Entry point: one-line errors with exit code 2, no tracebacks; Ctrl-C exits 130, SIGTERM
+    143 and SIGHUP 129, after the cleanup of temporary files, saying what was written."""
+    from . import export
+
     if hasattr(signal, "SIGPIPE"):  # `mcsim run | head` ends quietly, as Unix tools do
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    before = len(export.written())
+    handlers = _raise_on_termination()
     try:
         cli.main(args=argv, prog_name="mcsim", standalone_mode=False)
     except McsimError as err:
@@ -345,12 +350,46 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as err:
         click.echo(f"mcsim: error: {err.format_message()}", err=True)
         sys.exit(err.exit_code)
-    except click.exceptions.Abort:
-        click.echo("mcsim: interrupted; no results written", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo(_stopped("interrupted", export.written()[before:]), err=True)
         sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("mcsim: interrupted; no results written", err=True)
-        sys.exit(130)
+    except _Terminated as stop:
+        click.echo(_stopped(stop.name, export.written()[before:]), err=True)
+        sys.exit(128 + stop.signum)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised in the main thread so that cleanup code runs as for Ctrl-C
+    (a BaseException: no ``except Exception`` swallows it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+        self.name = "terminated" if signum == signal.SIGTERM else "hung up"
+
+
+def _raise_on_termination() -> dict:
+    """Make SIGTERM and SIGHUP raise ``_Terminated``; return the handlers they had."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def terminate(signum, frame):
+        raise _Terminated(signum)
+
+    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    return {s: signal.signal(s, terminate) for s in signals}
+
+
+def _stopped(how: str, written: tuple) -> str:
+    """The one line that says a command was stopped, and truthfully what it wrote before."""
+    if not written:
+        return f"mcsim: {how}; no results written"
+    return f"mcsim: {how} after writing {', '.join(str(p) for p in written)}"
 
 
 def console() -> None:

@@ -1,17 +1,40 @@
-"""Write results to disk atomically: files go to a temporary name and are renamed into place,
-so an interrupted run never leaves a half-written CSV or manifest."""
+"""Write results to disk so that a reader never sees half a file or a mix of two runs.
+
+A results folder is replaced whole (``write_folder``):
+
+1. under a lock (``.<name>.lock`` beside the folder: one writer at a time; a second one waits),
+2. the complete new folder is written beside the old one as ``.<name>.mcsim-new-*``,
+3. one ``renameat2(RENAME_EXCHANGE)`` swaps the two (Linux; elsewhere the old folder is
+   renamed aside to ``.<name>.mcsim-old-*`` and the new one renamed into place, so for a
+   moment there is no folder, never a mixed one),
+4. the old folder, now under the temporary name, is removed.
+
+From step 3 to the end, SIGINT, SIGTERM and SIGHUP are held by a Python-level handler and
+acted on afterwards. CPython runs signal handlers in the main thread whichever thread the
+kernel delivered the signal to (numba's workers included), so unlike a signal mask this holds
+them all. On any exception, or a signal before step 3, the new folder is removed and the old
+one is left as it was; a folder left by a killed writer (SIGKILL) is removed by the next
+writer to that name. Single files (``write_file``) go to a temporary name and are renamed
+into place. Every path committed is recorded (``written``), so an interrupted command can say
+truthfully what it wrote.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,16 +45,40 @@ if TYPE_CHECKING:
 
     from .engine import Simulation
 
+CHARTS = "charts"  # the subfolder of a results folder that holds run --plot's charts
+# What mcsim writes into a results folder (run and report). A folder holding anything else is
+# not replaced: it is someone's, and replacing a folder removes what it held.
+RESULT_NAMES = frozenset({"summary.csv", "claims.csv", "manifest.json", "index.html",
+                          "comparison.csv", CHARTS})
+LOCK_WAIT_SECONDS = 60.0  # how long a writer waits for another one to finish
+TEST_HOOK = "MCSIM_TEST_EXPORT"  # see _test_step; read by this module only
+_HELD_SIGNALS = tuple(getattr(signal, s) for s in ("SIGINT", "SIGTERM", "SIGHUP")
+                      if hasattr(signal, s))
+_written: list[Path] = []
+
+
+def written() -> tuple[Path, ...]:
+    """Every folder and file this process has committed to disk so far, in order."""
+    return tuple(_written)
+
 
 def default_out_dir(scenario_name: str, root: str | Path = "results") -> Path:
-    """``results/<scenario>-<UTC time>``, with a suffix if that folder exists already."""
+    """Create and return ``results/<scenario>-<UTC time>`` (with a suffix if that folder
+    exists already): created here, so two runs in the same second never share one."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = Path(root) / f"{scenario_name}-{stamp}"
-    k = 2
-    while folder.exists():
-        folder = Path(root) / f"{scenario_name}-{stamp}-{k}"
-        k += 1
-    return folder
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        for k in range(1, 10_000):
+            folder = Path(root) / (f"{scenario_name}-{stamp}" + (f"-{k}" if k > 1 else ""))
+            try:
+                folder.mkdir()
+                return folder
+            except FileExistsError:
+                continue
+    except OSError as err:
+        raise McsimError(f"--out: cannot create a folder in {root}: {err.strerror or err}") \
+            from None
+    raise McsimError(f"--out: {root} holds 10,000 folders named {scenario_name}-{stamp}")
 
 
 def check_out_dir(out_dir: str | Path, option: str = "--out") -> Path:
@@ -47,6 +94,14 @@ def check_out_dir(out_dir: str | Path, option: str = "--out") -> Path:
             if not os.access(p, os.W_OK | os.X_OK):
                 raise McsimError(f"{option}: cannot write in {p}: permission denied")
             break
+    return out_dir
+
+
+def check_results_dir(out_dir: str | Path, option: str = "--out") -> Path:
+    """``check_out_dir``, and that ``out_dir`` may be replaced whole: it does not exist, or
+    holds nothing but what mcsim writes (``RESULT_NAMES``), and is not the working folder."""
+    out_dir = check_out_dir(out_dir, option)
+    _check_replaceable(out_dir, option)
     return out_dir
 
 
@@ -87,8 +142,8 @@ def manifest(sim: Simulation, ci: float) -> dict:
 def write_results(sim: Simulation, out_dir: str | Path, ci: float,
                   summary: pd.DataFrame | None = None, claims: pd.DataFrame | None = None,
                   extra: Mapping[str, str | bytes] | None = None) -> Path:
-    """Write summary.csv, claims.csv and manifest.json (and ``extra`` files, such as charts)
-    into ``out_dir``, all or nothing.
+    """Replace ``out_dir`` by a folder of summary.csv, claims.csv and manifest.json (and
+    ``extra`` files, such as charts), all or nothing (see ``write_folder``).
 
     Pass the ``summary`` and ``claims`` frames already shown to the user, so that the files
     hold exactly what was printed.
@@ -101,62 +156,236 @@ def write_results(sim: Simulation, out_dir: str | Path, ci: float,
         "manifest.json": json.dumps(manifest(sim, ci), indent=2) + "\n",
         **(extra or {}),
     }
-    return write_files(Path(out_dir), files, owned=(CHARTS,))
+    return write_folder(Path(out_dir), files)
 
 
-CHARTS = "charts"  # the subfolder of a results folder that holds run --plot's charts
+def write_folder(out_dir: Path, files: Mapping[str, str | bytes],
+                 option: str = "--out") -> Path:
+    """Replace ``out_dir`` by a folder holding exactly ``files`` (relative name -> text or
+    bytes), in one step, as the module docstring describes.
 
-
-def write_files(out_dir: Path, files: Mapping[str, str | bytes],
-                owned: tuple[str, ...] = ()) -> Path:
-    """Create ``out_dir`` with ``files`` (relative name -> text or bytes) atomically.
-
-    A new folder is built under a temporary name beside it and renamed into place. In an
-    existing folder every file is first written under a temporary name; then all are renamed
-    over the old ones with Ctrl-C held off, and files of an earlier run left in the ``owned``
-    subfolders (or ``owned`` files this run does not write) are removed, so the folder never
-    mixes two runs.
+    ``out_dir`` may not exist yet, or must pass ``check_results_dir``. Another writer to the
+    same folder is waited for (``LOCK_WAIT_SECONDS`` at most).
     """
-    parent = out_dir.parent
+    out_dir = Path(out_dir)
+    target = out_dir.resolve()
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        if out_dir.exists():
-            if not out_dir.is_dir():
-                raise McsimError(f"--out: {out_dir} exists and is not a folder")
-            _replace_all(out_dir, files, owned)
-            return out_dir
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
-        try:
-            tmp.chmod(0o777 & ~_umask())  # mkdtemp's folder is private; results are not
-            for name, data in files.items():
-                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-                (tmp / name).write_bytes(_encode(data))
-            tmp.rename(out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(target, option):
+            _test_step("locked")
+            _remove_leftovers(target)
+            _check_replaceable(out_dir, option)
+            new = Path(tempfile.mkdtemp(prefix=f".{target.name}.mcsim-new-",
+                                        dir=target.parent))
+            try:
+                new.chmod(0o777 & ~_umask())  # mkdtemp's folder is private; results are not
+                for name, data in files.items():
+                    (new / name).parent.mkdir(parents=True, exist_ok=True)
+                    (new / name).write_bytes(_encode(data))
+                _test_step("built")
+                with _signals_held():
+                    old = _swap(new, target)
+                    _written.append(out_dir)
+                    _test_step("swapped")
+                    if old is not None:
+                        shutil.rmtree(old)
+            except BaseException:
+                with _signals_held():
+                    shutil.rmtree(new, ignore_errors=True)
+                raise
     except OSError as err:
-        raise McsimError(f"--out: cannot write {out_dir}: {err.strerror or err}") from None
+        raise McsimError(f"{option}: cannot write {out_dir}: {err.strerror or err}") from None
     return out_dir
 
 
-def write_csv(frame, path: str | Path, option: str = "--csv") -> Path:
-    """Write a DataFrame as CSV atomically (temporary file, then rename)."""
+def write_file(path: str | Path, data: str | bytes, option: str) -> Path:
+    """Write one file atomically: a temporary file beside it, renamed into place."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(path, frame.to_csv(index=False))
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's file is private; results are not
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(_encode(data))
+            _test_step("built")
+            with _signals_held():
+                os.replace(tmp, path)
+                _written.append(path)
+        except BaseException:
+            with _signals_held():
+                Path(tmp).unlink(missing_ok=True)
+            raise
     except OSError as err:
         raise McsimError(f"{option}: cannot write {path}: {err.strerror or err}") from None
     return path
 
 
-def temp_file(folder: Path, name: str) -> tuple[int, str]:
-    """A temporary file beside ``folder / name`` for an atomic write, with the permissions a
-    plain new file would get (mkstemp's are private to the owner)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    os.fchmod(fd, 0o666 & ~_umask())
-    return fd, tmp
+def write_csv(frame, path: str | Path, option: str = "--csv") -> Path:
+    """Write a DataFrame as CSV atomically (temporary file, then rename)."""
+    return write_file(path, frame.to_csv(index=False), option)
+
+
+def _check_replaceable(out_dir: Path, option: str) -> None:
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise McsimError(f"{option}: {out_dir} exists and is not a folder")
+    folder = out_dir.resolve()
+    try:
+        cwd = Path.cwd()
+    except OSError:  # the working folder was removed: it cannot be inside out_dir
+        cwd = None
+    if cwd is not None and (folder == cwd or folder in cwd.parents):
+        raise McsimError(f"{option}: {out_dir} holds the working folder; results replace "
+                         f"their folder whole, so give them one of their own")
+    foreign = sorted(p.name for p in folder.iterdir() if p.name not in RESULT_NAMES)
+    if foreign:
+        more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+        raise McsimError(f"{option}: {out_dir} holds {foreign[0]}{more}, which mcsim did not "
+                         f"write; results replace their folder whole: choose a new or empty "
+                         f"folder")
+
+
+@contextmanager
+def _locked(target: Path, option: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``.<name>.lock`` beside ``target``, waiting for another
+    writer up to ``LOCK_WAIT_SECONDS``. The kernel releases it when a process dies, however it
+    dies; the file is removed on release, and a lock taken on a file that its holder had
+    just removed is dropped and taken again on the new one."""
+    import fcntl
+
+    path = target.with_name(f".{target.name}.lock")
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    waiting = False
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if time.monotonic() > deadline:
+                raise McsimError(f"{option}: another mcsim has been writing {target} for "
+                                 f"{LOCK_WAIT_SECONDS:.0f} s; try again later") from None
+            if not waiting:
+                _test_step("waiting")
+                waiting = True
+            time.sleep(0.05)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # its holder removed it after we opened it: lock the file there now
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # before the release, so no one else holds it then
+        os.close(fd)
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Remove the temporary folders of a writer to ``target`` killed before it could (only
+    called with the lock held, so no live writer owns them)."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.mcsim-(new|old)-[a-z0-9_]{{8}}")
+    for p in target.parent.iterdir():
+        if pattern.fullmatch(p.name) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+
+
+def _swap(new: Path, target: Path) -> Path | None:
+    """Put folder ``new`` at ``target``; return where the old folder now is (None if there
+    was none)."""
+    if not target.exists():
+        os.rename(new, target)
+        return None
+    if "two-renames" not in _test_settings() and _exchange(new, target):
+        return new
+    aside = new.with_name(new.name.replace(".mcsim-new-", ".mcsim-old-"))
+    os.rename(target, aside)
+    _test_step("moved-aside")
+    try:
+        os.rename(new, target)
+    except BaseException:
+        os.rename(aside, target)
+        raise
+    return aside
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2`` with ``RENAME_EXCHANGE``); False
+    where the platform or the file system cannot."""
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    import ctypes
+    import errno
+
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+@cache
+def _renameat2():
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)  # glibc >= 2.28
+    except OSError:
+        return None
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP until the block ends, then act on them as usual.
+
+    A Python-level handler, not a signal mask: it holds a signal whichever thread the kernel
+    delivered it to. Outside the main thread, where handlers cannot be set, the block just
+    runs (a library caller's thread has no handlers of its own to keep).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum))
+                for s in _HELD_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        for s in dict.fromkeys(caught):
+            signal.raise_signal(s)
+
+
+def _test_settings() -> dict[str, str]:
+    """``MCSIM_TEST_EXPORT``: comma-separated ``step=FILE`` (at that step, wait until FILE
+    exists) and ``two-renames`` (do not swap in one step); for the tests of interruption."""
+    items = (i.partition("=") for i in os.environ.get(TEST_HOOK, "").split(",") if i)
+    return {step: gate for step, _, gate in items}
+
+
+def _test_step(step: str) -> None:
+    """Under the test hook: say which step the write has reached, and wait if asked to."""
+    settings = _test_settings()
+    if not settings:
+        return
+    print(f"mcsim-test: {step}", file=sys.stderr, flush=True)
+    gate = settings.get(step)
+    if gate:
+        while not os.path.exists(gate):
+            time.sleep(0.01)
 
 
 def _umask() -> int:
@@ -167,44 +396,3 @@ def _umask() -> int:
 
 def _encode(data: str | bytes) -> bytes:
     return data if isinstance(data, bytes) else data.encode("utf-8")
-
-
-def _replace_all(folder: Path, files: Mapping[str, str | bytes],
-                 owned: tuple[str, ...]) -> None:
-    temps: dict[str, str] = {}
-    try:
-        for name, data in files.items():
-            target = folder / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temps[name] = temp_file(target.parent, target.name)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(_encode(data))
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            for name, tmp in temps.items():
-                os.replace(tmp, folder / name)
-            new = {(folder / name).resolve() for name in files}
-            for sub in owned:
-                if (folder / sub).is_file() and (folder / sub).resolve() not in new:
-                    (folder / sub).unlink()  # an owned file this run does not write
-                for stale in sorted((folder / sub).glob("*")):
-                    if stale.is_file() and stale.resolve() not in new:
-                        stale.unlink()
-                if (folder / sub).is_dir() and not any((folder / sub).iterdir()):
-                    (folder / sub).rmdir()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
-    finally:
-        for tmp in temps.values():
-            Path(tmp).unlink(missing_ok=True)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = temp_file(path.parent, path.name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
 import textwrap
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import McsimError
-from .export import temp_file
+from .export import write_file
 from .reduce import check_level
 from .units import format_compact, format_percent, format_value, is_ratio
 
@@ -74,18 +73,7 @@ def check_plot_path(path: str | Path) -> None:
 
 def _save(fig, path: Path, tight: bool = True) -> Path:
     check_plot_path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = temp_file(path.parent, path.name)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, **_save_options(path.suffix[1:], tight))
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-    except OSError as err:
-        raise McsimError(f"--plot: cannot write {path}: {err.strerror or err}") from None
-    return path
+    return write_file(path, figure_bytes(fig, path.suffix[1:].lower(), tight), "--plot")
 
 
 def _save_options(fmt: str, tight: bool) -> dict:

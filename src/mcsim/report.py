@@ -31,7 +31,7 @@ from .compare import REPLICATES, Comparison, common_outputs, compare_medians
 from .distributions import Distribution
 from .engine import Simulation, require_finite, simulate
 from .errors import McsimError
-from .export import manifest, write_files
+from .export import manifest, write_folder
 from .reduce import check_level
 from .render import summary_notes
 from .scenario import Scenario
@@ -60,9 +60,6 @@ class Report:
         if self.comparison is not None:
             files["comparison.csv"] = self.comparison.to_frame().to_csv(index=False)
         return files
-
-
-OWNED = ("comparison.csv",)  # a report into an old report's folder removes it if not rewritten
 
 
 def headline_outputs(scenarios: Sequence[Scenario]) -> list[str]:
@@ -149,8 +146,9 @@ def build_report(scenarios: Sequence[Scenario], draws: int, seed: int, ci: float
 
 
 def write_report(report: Report, out_dir: str | Path) -> Path:
-    """Write the report's files into ``out_dir`` (built beside it, then renamed into place)."""
-    return write_files(Path(out_dir), report.files(), owned=OWNED)
+    """Replace ``out_dir`` by a folder of the report's files (built beside it, then swapped
+    into place: ``export.write_folder``)."""
+    return write_folder(Path(out_dir), report.files())
 
 
 def _tornado(sc: Scenario, output: str, draws: int, seed: int,
