@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -254,14 +255,36 @@ def _frozen(params: Mapping[str, Any]) -> tuple:
     return tuple(sorted(params.items()))
 
 
-def table_cache_dir() -> Path:
-    """Where inverse-CDF tables are kept: $MCSIM_CACHE_DIR, else $XDG_CACHE_HOME/mcsim, else
-    ~/.cache/mcsim (a folder of small .npy files; safe to delete)."""
+def table_cache_dir() -> Path | None:
+    """Where inverse-CDF tables are kept: $MCSIM_CACHE_DIR/tables, else
+    $XDG_CACHE_HOME/mcsim/tables, else ~/.cache/mcsim/tables (small .npy files; safe to
+    delete). None, after one warning, when the home folder does not exist: mcsim never
+    creates one (``HOME=/nonexistent`` is common in build sandboxes)."""
     root = os.environ.get("MCSIM_CACHE_DIR")
     if root:
         return Path(root) / "tables"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "mcsim" / "tables"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return Path(xdg) / "mcsim" / "tables"
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError):  # no $HOME and no password entry
+        home = None
+    if home is None or not home.is_dir():
+        _tables_not_cached(f"no home folder at {home or '$HOME'}")
+        return None
+    return home / ".cache" / "mcsim" / "tables"
+
+
+_NOT_CACHED_SAID: list[str] = []  # the one warning's reason, once said
+
+
+def _tables_not_cached(reason: str) -> None:
+    """Say once per process that tables are rebuilt instead of read from disk, and why."""
+    if not _NOT_CACHED_SAID:
+        _NOT_CACHED_SAID.append(reason)
+        print(f"mcsim: warning: {reason}; inverse-CDF tables are not cached "
+              f"(set MCSIM_CACHE_DIR)", file=sys.stderr)
 
 
 _TABLE_SIZE = 2 * TABLE_U_KNOTS + 4 * TABLE_OCTAVES * ((1 << TABLE_OCTAVE_BITS) + 1)
@@ -271,7 +294,10 @@ _TABLE_SIZE = 2 * TABLE_U_KNOTS + 4 * TABLE_OCTAVES * ((1 << TABLE_OCTAVE_BITS) 
 def _table(family: str, params: tuple) -> np.ndarray:
     layout = (TABLE_U, TABLE_U_KNOTS, TABLE_OCTAVE_BITS, TABLE_OCTAVES, scipy.__version__)
     key = hashlib.sha256(repr((family, params, layout)).encode()).hexdigest()[:32]
-    path = table_cache_dir() / f"{family}-{key}.npy"
+    folder = table_cache_dir()
+    if folder is None:
+        return _build_table(Distribution(family, dict(params)))
+    path = folder / f"{family}-{key}.npy"
     try:
         table = np.load(path)
         if table.shape == (_TABLE_SIZE,) and np.all(np.isfinite(table)):
@@ -285,8 +311,8 @@ def _table(family: str, params: tuple) -> np.ndarray:
         with os.fdopen(fd, "wb") as fh:
             np.save(fh, table)
         os.replace(tmp, path)
-    except OSError:
-        pass
+    except OSError as err:
+        _tables_not_cached(f"cannot write {path.parent}: {err.strerror or err}")
     return table
 
 
