@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 import mcsim
-from builders import write_scenario
-from mcsim import export
+from builders import run_main, write_scenario
+from mcsim import export, plot
 from mcsim.cli import cli
 from mcsim.errors import McsimError
 
@@ -263,3 +263,18 @@ def _threads(pid: int) -> int:
         return 2
     line = next(ln for ln in status.read_text().splitlines() if ln.startswith("Threads:"))
     return int(line.split()[1])
+
+
+def test_an_interrupt_after_a_file_was_written_names_it(runs, tmp_path, monkeypatch, capsys):
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plot, "tornado_chart", interrupted)  # Ctrl-C between the two files
+    scenario, _ = runs
+    csv, png = tmp_path / "t.csv", tmp_path / "t.png"
+    code, _, err = run_main(["sensitivity", str(scenario), "--output", "cost", "-n", "20k",
+                             "--seed", "1", "-q", "--csv", str(csv), "--plot", str(png)],
+                            monkeypatch, capsys)
+    assert code == 130
+    assert err.strip() == f"mcsim: interrupted after writing {csv}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
