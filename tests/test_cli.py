@@ -134,8 +134,8 @@ def test_existing_out_folder_is_replaced_whole(scenario_file, tmp_path, monkeypa
     code, printed, err = run_main(["run", str(scenario_file), "-n", "5k", "--out", str(out)],
                                   monkeypatch, capsys)
     assert code == 2 and printed == "" and err.count("\n") == 1
-    assert err == (f"mcsim: error: --out: {out} holds mine.txt, which mcsim did not write; "
-                   "results replace their folder whole: choose a new or empty folder\n")
+    assert err == (f"mcsim: error: --out: {out} holds mine.txt, not an mcsim result file; "
+                   "results replace their folder whole, so choose a new or empty folder\n")
     assert (out / "mine.txt").read_text() == "keep me"
     assert json.loads((out / "manifest.json").read_text())["seed"] == 2
 

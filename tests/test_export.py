@@ -101,7 +101,7 @@ def test_a_folder_mcsim_did_not_write_is_never_replaced(tmp_path, monkeypatch):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    with pytest.raises(McsimError, match="holds notes.txt, which mcsim did not write"):
+    with pytest.raises(McsimError, match="holds notes.txt, not an mcsim result file"):
         export.write_folder(out, {"summary.csv": "a\n"})
     assert (out / "notes.txt").read_text() == "keep me"
     assert _hidden(tmp_path) == []

@@ -242,8 +242,8 @@ def _check_replaceable(out_dir: Path, option: str) -> None:
     foreign = sorted(p.name for p in folder.iterdir() if p.name not in RESULT_NAMES)
     if foreign:
         more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
-        raise McsimError(f"{option}: {out_dir} holds {foreign[0]}{more}, which mcsim did not "
-                         f"write; results replace their folder whole: choose a new or empty "
+        raise McsimError(f"{option}: {out_dir} holds {foreign[0]}{more}, not an mcsim result "
+                         f"file; results replace their folder whole, so choose a new or empty "
                          f"folder")
 
 
