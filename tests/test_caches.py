@@ -20,7 +20,7 @@ KERNELS_WARNING = ("mcsim: warning: no writable folder for compiled kernels (set
 
 def _python(code_or_args: list[str], env: dict[str, str], cwd: Path):
     base = {k: v for k, v in os.environ.items()
-            if k not in ("MCSIM_CACHE_DIR", "XDG_CACHE_HOME", "NUMBA_CACHE_DIR")}
+            if k not in ("MCSIM_CACHE_DIR", "XDG_CACHE_HOME", "NUMBA_CACHE_DIR", "MPLCONFIGDIR")}
     return subprocess.run([sys.executable, *code_or_args], env={**base, **env}, cwd=cwd,
                           capture_output=True, text=True, timeout=600)
 
@@ -40,15 +40,20 @@ def test_no_writable_kernel_cache_means_uncached_kernels_and_one_line(tmp_path):
 
 
 def test_a_missing_home_is_never_created(tmp_path):
-    """``HOME=/nonexistent``: the run goes on with tables built in memory, one warning."""
-    home = tmp_path / "nonexistent"
+    """``HOME=/nonexistent``: the run goes on with tables built in memory, one warning, and
+    matplotlib (which would create the home for its settings) reads them from a temporary
+    folder that is gone afterwards."""
+    home, temp = tmp_path / "nonexistent", tmp_path / "tmp"
+    temp.mkdir()
     proc = _python(["-m", "mcsim", "run", "-n", "10k", "--seed", "1", "-q",  # PERTs: tables
-                    "--out", str(tmp_path / "r")], {"HOME": str(home)}, tmp_path)
+                    "--plot", "--out", str(tmp_path / "r")],
+                   {"HOME": str(home), "TMPDIR": str(temp)}, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == (f"mcsim: warning: no home folder at {home}; "
                            "inverse-CDF tables are not cached (set MCSIM_CACHE_DIR)\n")
     assert not home.exists()
-    assert (tmp_path / "r" / "summary.csv").exists()
+    assert not list(temp.glob("mcsim-matplotlib-*"))
+    assert (tmp_path / "r" / "summary.csv").exists() and list((tmp_path / "r" / "charts").iterdir())
 
 
 def test_tables_say_once_that_they_cannot_be_cached(tmp_path, monkeypatch, capsys):

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
+import shutil
+import sys
+import tempfile
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +51,9 @@ PAD = 0.02  # margin at each end of the x axis, as a share of its length
 
 
 def _pyplot():
+    if "matplotlib" not in sys.modules and "MPLCONFIGDIR" not in os.environ \
+            and not Path(os.path.expanduser("~")).is_dir():
+        return _pyplot_without_home()
     try:
         import matplotlib
     except ImportError:
@@ -56,6 +63,19 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _pyplot_without_home():
+    """pyplot, where matplotlib would create the missing home folder for its settings and
+    font cache: it reads them from a temporary folder instead, removed once pyplot is loaded
+    (later, matplotlib writes there only a font cache it can do without)."""
+    folder = tempfile.mkdtemp(prefix="mcsim-matplotlib-")
+    os.environ["MPLCONFIGDIR"] = folder
+    try:
+        return _pyplot()
+    finally:
+        del os.environ["MPLCONFIGDIR"]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def require_matplotlib() -> None:
