@@ -187,8 +187,8 @@ def write_folder(out_dir: Path, files: Mapping[str, str | bytes],
                     old = _swap(new, target)
                     _written.append(out_dir)
                     _test_step("swapped")
-                    if old is not None:
-                        shutil.rmtree(old)
+                    if old is not None:  # what cannot be removed now, the next writer does
+                        shutil.rmtree(old, ignore_errors=True)
             except BaseException:
                 with _signals_held():
                     shutil.rmtree(new, ignore_errors=True)
