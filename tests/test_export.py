@@ -212,7 +212,7 @@ def test_sigkill_leaves_the_old_run_and_the_next_writer_cleans_up(runs, tmp_path
     proc = _start([*args, "--seed", "2"], f"built={tmp_path / 'never'}")
     _wait_for(proc, "mcsim-test: built")
     proc.kill()
-    proc.wait(timeout=60)
+    assert _finish(proc)[0] == -signal.SIGKILL
     assert _which_run(out, runs) == 1
     assert len(_hidden(tmp_path)) == 2  # .res.lock and .res.mcsim-new-*: nothing can catch it
     assert CliRunner().invoke(cli, [*args, "--seed", "2"]).exit_code == 0
