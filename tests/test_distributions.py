@@ -531,10 +531,8 @@ OVERFLOW_SPECS = {
 
 @pytest.mark.parametrize("spec", list(OVERFLOW_SPECS.values()), ids=list(OVERFLOW_SPECS))
 def test_from_spec_overflow_raises_spec_error(spec):
-    try:
+    with pytest.raises(SpecError):
         D.from_spec(spec)
-    except SpecError:
-        return
 
 
 @pytest.mark.parametrize("loc, scale, lo, hi", [

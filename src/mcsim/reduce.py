@@ -31,7 +31,8 @@ def quantile_se(hist, p: np.ndarray) -> np.ndarray:
     The p-quantile of n draws is the order statistic whose rank fraction follows
     Beta(np + 1, n(1 - p) + 1); half the span between that Beta's quantiles at Phi(-1) and
     Phi(+1), read off the draws, is a standard error (as posterior::mcse_quantile does for
-    iid draws; conventions.md section 2).
+    iid draws; Vehtari et al. 2021, "Rank-normalization, folding, and localization",
+    *Bayesian Analysis* 16(2)).
     """
     n = hist.total
     p = np.atleast_1d(np.asarray(p, dtype=float))

@@ -1,19 +1,25 @@
 """Tornado sensitivity of one output, by every convention users expect, from one run.
 
-Methods (``../shared/reference/conventions.md`` has their sources):
+Methods, with their sources:
 
-- ``binned``: @RISK's "change in output statistic": the mean of the output in each of
-  ``bins`` equal-probability bins of an input; the bar spans the lowest to the highest bin mean.
-- ``swing``: decision analysis: every input at its median, one moved to its ``p_low`` and
+- ``binned``: @RISK's "change in output statistic" (Palisade, *@RISK User's Guide*,
+  sensitivity analysis): the mean of the output in each of ``bins`` equal-probability bins of
+  an input; the bar spans the lowest to the highest bin mean.
+- ``swing``: the decision analyst's tornado (Clemen & Reilly, *Making Hard Decisions*, ch. 5;
+  Crystal Ball's tornado chart): every input at its median, one moved to its ``p_low`` and
   ``p_high`` percentiles; the bar spans the output at those two points. Three interior points
   test whether the effect is monotonic.
-- ``spearman``: rank correlation of input and output.
-- ``ctv``: contribution to variance as Crystal Ball reports it: the normalised squared rank
-  correlation, signed. It sums to 100% by construction; it is not a variance decomposition.
-- ``s1``: first-order variance share Var(E[Y | X_i]) / Var(Y) (the correlation ratio), from
-  ``10 * bins`` fine bins, bias-corrected for their number.
+- ``spearman``: rank correlation of input and output (Iman & Conover 1979, *Technometrics*
+  21(4); the sensitivity charts of Crystal Ball and @RISK).
+- ``ctv``: contribution to variance as Crystal Ball reports it (Oracle, *Crystal Ball User's
+  Guide*, sensitivity charts): the normalised squared rank correlation, signed. It sums to
+  100% by construction; it is not a variance decomposition.
+- ``s1``: first-order variance share Var(E[Y | X_i]) / Var(Y) (the correlation ratio; Saltelli
+  et al. 2008, *Global Sensitivity Analysis: The Primer*, ch. 4), from ``10 * bins`` fine
+  bins, bias-corrected for their number.
 - ``tail``: for draws where the output exceeds its P90, how far the input's median moves, in
-  percentile points of the input's own distribution (and in its units).
+  percentile points of the input's own distribution (and in its units): Monte Carlo
+  filtering (Saltelli et al. 2008, ch. 5).
 
 All but ``swing`` come from the same Monte Carlo draws, in bounded memory: an input's uniform
 is already its rank, so bins and rank statistics need neither sorting nor stored draws. Errors
