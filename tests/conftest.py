@@ -7,6 +7,8 @@ import pytest
 from builders import write_scenario
 from mcsim.scenario import load_scenario
 
+pytest_plugins = ("ci_rules", "pytester")  # CI: no skips, derandomised hypothesis
+
 
 @pytest.fixture(scope="session")
 def deepseek():
