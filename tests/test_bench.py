@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from builders import run_main
-from mcsim import bench
+from mcsim import __version__, bench
 
 
 def test_suite_runs_at_tiny_sizes_and_records_history(tmp_path):
@@ -57,3 +60,33 @@ def test_whole_process_timing_takes_the_median_of_its_runs(monkeypatch):
     assert row["case"] == "mcsim run --draws 2k (warm)"
     assert len(seen[-1]) == 2 and row["seconds"] == real(seen[-1]) > 0
     assert row["peak_rss_mib"] > 10
+
+
+def test_bench_command_prints_sane_figures_and_appends_only_where_told(tmp_path, monkeypatch,
+                                                                        capsys):
+    """A tiny ``mcsim bench``: a table of positive rates; the history goes to ``--save``, and
+    without it nowhere but an existing ``benchmarks/results`` of the working folder."""
+    repo_history = Path(bench.__file__).resolve().parents[2] / "benchmarks/results"
+    before = {p: p.read_bytes() for p in repo_history.glob("*")} if repo_history.is_dir() else {}
+    monkeypatch.chdir(tmp_path)
+    args = ["bench", "--draws", "5k", "--repeats", "1", "--numpy-draws", "5k", "--no-families",
+            "--no-process"]
+    code, out, err = run_main([*args, "--save", str(tmp_path / "saved")], monkeypatch, capsys)
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines() if line.startswith(("deepseek ",
+                                                                           "synthetic14 "))]
+    assert {(r[0], r[1]) for r in rows} == {
+        (case, impl) for case in ("deepseek", "synthetic14")
+        for impl in ("(mcsim)", "(numpy")}
+    for r in rows:
+        draws_col = 2 if r[1] == "(mcsim)" else 3
+        assert r[draws_col] == "5,000" and float(r[draws_col + 3]) > 0  # draws, Mdraws/s
+    saved = tmp_path / "saved" / bench.HISTORY_FILE
+    assert f"appended to {saved}" in out
+    record = json.loads(saved.read_text().splitlines()[-1])
+    assert record["mcsim"] == __version__ and len(record["rows"]) == 8
+    code, out, err = run_main(args, monkeypatch, capsys)  # no --save, no benchmarks/results
+    assert code == 0 and "appended" not in out and sorted(tmp_path.iterdir()) == [
+        tmp_path / "saved"]
+    after = {p: p.read_bytes() for p in repo_history.glob("*")} if repo_history.is_dir() else {}
+    assert after == before

@@ -7,9 +7,11 @@ import resource
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
+from builders import run_main
 from mcsim.errors import McsimError, SpecError
 from mcsim.scenario import builtin_scenarios, load_scenario
 
@@ -289,3 +291,13 @@ def test_check_of_an_overflowing_prior_prints_no_warning(tmp_path):
     proc = subprocess.run([sys.executable, "-W", "default", "-m", "mcsim", "check", str(path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_scenarios_command_lists_every_builtin_with_a_file_that_loads(monkeypatch, capsys):
+    code, out, err = run_main(["scenarios"], monkeypatch, capsys)
+    assert code == 0 and err == ""
+    listed = dict(line.split("\t") for line in out.splitlines())
+    assert {"deepseek", "sceptical", "semianalysis-view"} <= set(listed)
+    assert listed.keys() == builtin_scenarios().keys()
+    for name, path in listed.items():
+        assert Path(load_scenario(name).path).resolve() == Path(path).resolve()
