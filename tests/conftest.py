@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
-from builders import write_scenario
+from builders import run_main, write_scenario
 from mcsim.scenario import load_scenario
 
 pytest_plugins = ("ci_rules", "pytester")  # CI: no skips, derandomised hypothesis
@@ -19,3 +21,27 @@ def deepseek():
 def scenario_file(tmp_path):
     """builders.CLI_SCENARIO written to a file (test modules may override the fixture)."""
     return write_scenario(tmp_path)
+
+
+@pytest.fixture()
+def without_matplotlib(monkeypatch, capsys):
+    """Run the CLI as if matplotlib were not installed: ``run(args)`` checks that it stopped
+    with one line saying what to install, exit code 2, before simulating anything, and
+    returns its stdout."""
+    import mcsim.engine
+    import mcsim.sensitivity
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("simulated although nothing can be drawn")
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setattr(mcsim.engine, "simulate", no_run)
+    monkeypatch.setattr(mcsim.sensitivity, "tornado", no_run)
+
+    def run(args: list[str]) -> str:
+        code, out, err = run_main(args, monkeypatch, capsys)
+        assert code == 2 and err.count("\n") == 1 and err.startswith("mcsim: error: "), err
+        assert 'pip install "mcsim[plot]"' in err
+        return out
+
+    return run

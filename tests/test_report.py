@@ -8,7 +8,6 @@ import base64
 import json
 import os
 import shutil
-import sys
 import tempfile
 import warnings
 from html.parser import HTMLParser
@@ -371,19 +370,9 @@ def test_bad_input_is_one_line_and_exit_2(args, message, files, tmp_path, monkey
 
 
 def test_without_matplotlib_it_says_what_to_install_before_running(files, tmp_path,
-                                                                   monkeypatch, capsys):
-    import mcsim.engine
-
-    def no_run(*args, **kwargs):
-        raise AssertionError("simulated although the report cannot be drawn")
-
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.setattr(mcsim.engine, "simulate", no_run)
-    code, out, err = run_main(["report", str(files[0]), "-n", "2k", "--out",
-                               str(tmp_path / "r")], monkeypatch, capsys)
-    assert code == 2 and out == "" and err.count("\n") == 1
-    assert err.startswith("mcsim: error: ") and 'pip install "mcsim[plot]"' in err
-    assert not (tmp_path / "r").exists()
+                                                                   without_matplotlib):
+    out = without_matplotlib(["report", str(files[0]), "-n", "2k", "--out", str(tmp_path / "r")])
+    assert out == "" and not (tmp_path / "r").exists()
 
 
 # ---------------------------------------------------------------- in a real browser

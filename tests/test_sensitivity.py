@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 import pandas as pd
@@ -294,23 +293,10 @@ def test_bad_input_is_one_line_and_exit_2(args, messages, scenario_file, tmp_pat
         assert message in err
 
 
-def test_missing_matplotlib_fails_before_the_run(scenario_file, tmp_path, monkeypatch, capsys):
-    import mcsim.engine
-    import mcsim.sensitivity
-
-    def no_run(*args, **kwargs):
-        raise AssertionError("simulated although the chart cannot be drawn")
-
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.setattr(mcsim.sensitivity, "tornado", no_run)
-    monkeypatch.setattr(mcsim.engine, "simulate", no_run)
+def test_missing_matplotlib_fails_before_the_run(scenario_file, tmp_path, without_matplotlib):
     csv = tmp_path / "t.csv"
-    code, _, err = run_main(["sensitivity", str(scenario_file), "-o", "cost", "-n", "1k",
-                             "--seed", "1", "-q", "--csv", str(csv), "--plot",
-                             str(tmp_path / "x.png")], monkeypatch, capsys)
-    assert code == 2
-    assert err.count("\n") == 1 and err.startswith("mcsim: error: "), err
-    assert 'pip install "mcsim[plot]"' in err
+    without_matplotlib(["sensitivity", str(scenario_file), "-o", "cost", "-n", "1k", "--seed",
+                        "1", "-q", "--csv", str(csv), "--plot", str(tmp_path / "x.png")])
     assert not csv.exists() and not (tmp_path / "x.png").exists()
 
 

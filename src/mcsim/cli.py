@@ -130,7 +130,8 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
     click.echo(render.claims_text(claims))
     if sc.correlations:
         click.echo()
-        click.echo(render.correlations_text(reduce.rank_correlations(sim), sc.repairs))
+        table = reduce.rank_correlations(sim, engine.redraw_correlated(sim))
+        click.echo(render.correlations_text(table, sc.repairs))
     click.echo(f"\nwrote {folder}/summary.csv, claims.csv, manifest.json")
     if charts:
         click.echo(f"wrote {len(charts)} charts in {folder}/charts/")

@@ -23,7 +23,7 @@ from . import _kernels as K
 from . import sampling
 from .errors import McsimError
 from .histogram import Histogram, Layout
-from .program import Program, compile_program, stream_key
+from .program import Program, compile_program
 from .scenario import Scenario
 from .units import check_draws
 
@@ -111,7 +111,9 @@ def new_seed() -> int:
 
 
 @contextmanager
-def _threads(n: int | None):
+def using_threads(n: int | None):
+    """Run the kernels inside on ``n`` threads (None: numba's current setting); yields the
+    number in use and restores the previous setting after."""
     import numba
 
     before = numba.get_num_threads()
@@ -155,11 +157,23 @@ def sample(scenario: Scenario, draws: int, seed: int, start: int = 0,
     prog = _with_design(
         compile_program(scenario, seed, keep=tuple(n for n in names if n not in outputs)),
         design, int(seed), scenario)
-    with _threads(threads) as n_threads:
+    with using_threads(threads) as n_threads:
         values = K.draw_values(*prog.kernel_args, _registers(prog, scenario, names), start,
                                draws, n_threads)
     return pd.DataFrame(values.T, columns=list(names),
                         index=pd.RangeIndex(start, start + draws, name="draw"))
+
+
+def redraw_correlated(sim: Simulation, draws: int = 200_000) -> pd.DataFrame:
+    """The correlated inputs' first ``min(draws, sim.draws)`` draws of ``sim``'s run again
+    (same seed, threads and sampler), to measure the rank correlations it achieved; a Latin
+    hypercube or Sobol' run is re-drawn as a design of the same kind and replicates."""
+    sc = sim.scenario
+    names = tuple(dict.fromkeys(x for c in sc.correlations for x in (c.a, c.b)))
+    if not names:
+        return pd.DataFrame()
+    return sample(sc, min(draws, sim.draws), seed=sim.seed, names=names, threads=sim.threads,
+                  sampler=sim.sampler, replicates=len(sim.replicates) or None)
 
 
 def _with_design(prog: Program, design: sampling.Plan, seed: int,
@@ -199,7 +213,7 @@ def evaluate_at(scenario: Scenario, points: pd.DataFrame, names: tuple[str, ...]
     given = {c: points[c].to_numpy(dtype=float) for c in points.columns}
     prog = compile_program(scenario, 0, keep=tuple(x for x in names if x not in outputs),
                            given=given)
-    with _threads(threads) as n_threads:
+    with using_threads(threads) as n_threads:
         values = K.draw_values(*prog.kernel_args, _registers(prog, scenario, names), 0, n,
                                n_threads)
     return pd.DataFrame(values.T, columns=list(names), index=points.index)
@@ -229,7 +243,7 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
     design = sampling.plan(sampler, draws, replicates, auto_stop=stop is not None)
     t0 = time.perf_counter()
     prog = _with_design(compile_program(scenario, int(seed)), design, int(seed), scenario)
-    with _threads(threads) as n_threads:
+    with using_threads(threads) as n_threads:
         kernel_seconds = _ready_kernels(prog, n_threads)
         layouts, shifts = _pilot(prog, min(design.draws, PILOT_DRAWS), n_threads)
         if design.replicated:
@@ -342,47 +356,6 @@ def _pilot_values(prog: Program, n: int, n_threads: int) -> np.ndarray:
                    np.zeros((n_out, K.N_STATS)), np.zeros((n_threads, n_out), dtype=np.int64),
                    store, n_threads)
     return store
-
-
-@dataclass(frozen=True)
-class SensitivitySums:
-    """Accumulators of ``_kernels.sensitivity_tiles`` (see its docstring for the layout)."""
-
-    bins: np.ndarray  # [K, D, F, 4]: count, sum and sum of squares of y - shift, tail count
-    corr: np.ndarray  # [K, D, 3]: sum u, sum u**2, sum u * rank(y)
-    y: np.ndarray  # [K, 3]: count, sum rank(y), sum rank(y)**2
-    shift: float
-
-
-def stream_sensitivity(scenario: Scenario, output: str, inputs: tuple[str, ...], draws: int,
-                       seed: int, histogram: Histogram, tail_at: float, fine_bins: int,
-                       batches: int, threads: int | None = None,
-                       progress: Progress | None = None) -> SensitivitySums:
-    """Second pass over the same draws as ``simulate``: sums binned by each input's uniform.
-
-    ``histogram`` (of ``output``, from the first pass) turns each y into its rank.
-    """
-    prog = compile_program(scenario.only(output), seed, keep_uniforms=True)
-    u_regs = np.asarray([prog.uniforms.get(name, -1) for name in inputs], dtype=np.int64)
-    lower, upper, before, counts = histogram.rank_table()
-    shift = float(histogram.quantile(0.5)[0][0])
-    s_keys = np.asarray([stream_key(seed, name) for name in inputs], dtype=np.uint64)
-    bins = np.zeros((batches, len(inputs), fine_bins, 4))
-    corr = np.zeros((batches, len(inputs), 3))
-    y = np.zeros((batches, 3))
-    n_tiles = -(-draws // K.TILE)
-    with _threads(threads) as n_threads:
-        step = 2 * n_threads
-        for tile0 in range(0, n_tiles, step):
-            count = min(step, n_tiles - tile0)
-            K.sensitivity_tiles(*prog.kernel_args, int(prog.out_regs[0]), s_keys, u_regs,
-                                np.asarray(histogram.layout.as_row(), dtype=np.int64),
-                                histogram.layout.sub_bits, lower, upper, before, counts,
-                                float(histogram.total), shift, tail_at, draws, tile0, count,
-                                bins, corr, y, n_threads)
-            if progress is not None:
-                progress(min((tile0 + count) * K.TILE, draws), draws)
-    return SensitivitySums(bins=bins, corr=corr, y=y, shift=shift)
 
 
 def _pilot(prog: Program, pilot: int, n_threads: int) -> tuple[list[Layout], np.ndarray]:

@@ -228,29 +228,23 @@ def stop_when_precise(targets: list[Target], ci: float = 0.90):
     return stop
 
 
-def rank_correlations(sim: Simulation, draws: int = 200_000, batches: int = 10) -> pd.DataFrame:
+def rank_correlations(sim: Simulation, draws: pd.DataFrame, batches: int = 10) -> pd.DataFrame:
     """Requested against achieved Spearman correlations of the correlated inputs, with a
-    batch-means error: measured on the run's first ``draws`` draws (same seed), or for a Latin
-    hypercube or Sobol' run on a design of the same kind, seed and replicates of that size
-    (one batch per replicate)."""
+    batch-means error, measured on ``draws`` of those inputs (``engine.redraw_correlated``:
+    the run's first draws, or for a Latin hypercube or Sobol' run a design of the same kind,
+    one batch per replicate)."""
     from scipy import stats
-
-    from .engine import sample
 
     sc = sim.scenario
     if not sc.correlations:
         return pd.DataFrame(columns=["a", "b", "requested", "achieved", "se"])
-    n = min(draws, sim.draws)
-    names = tuple(dict.fromkeys(x for c in sc.correlations for x in (c.a, c.b)))
     if sim.replicates:
         batches = len(sim.replicates)
-    df = sample(sc, n, seed=sim.seed, names=names, threads=sim.threads, sampler=sim.sampler,
-                replicates=batches if sim.replicates else None)
-    n = len(df)
+    n = len(draws)
     repaired = {frozenset((r.a, r.b)): r.repaired for r in sc.repairs}
     rows = []
     for c in sc.correlations:
-        x, y = df[c.a].to_numpy(), df[c.b].to_numpy()
+        x, y = draws[c.a].to_numpy(), draws[c.b].to_numpy()
         achieved = float(stats.spearmanr(x, y)[0])
         parts = [stats.spearmanr(xs, ys)[0] for xs, ys in
                  zip(np.array_split(x, batches), np.array_split(y, batches), strict=True)]

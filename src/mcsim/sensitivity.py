@@ -37,9 +37,12 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, special
 
+from . import _kernels as K
 from ._codes import BLOCK
-from .engine import Progress, evaluate_at, new_seed, simulate, stream_sensitivity
+from .engine import Progress, evaluate_at, new_seed, simulate, using_threads
 from .errors import McsimError
+from .histogram import Histogram
+from .program import compile_program, stream_key
 from .scenario import Scenario
 
 METHODS = ("binned", "swing", "spearman", "ctv", "s1", "tail")
@@ -151,6 +154,50 @@ def tornado(scenario: Scenario, output: str, draws: int, seed: int | None,
                    baseline=baseline, median=float(stats.histogram.quantile(0.5)[0][0]),
                    mean=stats.mean, tail_quantile=TAIL_QUANTILE, tail_threshold=tail_at,
                    table=table, notes=tuple(_explain(table, sums, inputs, methods)))
+
+
+# ---------------------------------------------------------------- the second pass
+
+
+@dataclass(frozen=True)
+class SensitivitySums:
+    """Accumulators of ``_kernels.sensitivity_tiles`` (see its docstring for the layout)."""
+
+    bins: np.ndarray  # [K, D, F, 4]: count, sum and sum of squares of y - shift, tail count
+    corr: np.ndarray  # [K, D, 3]: sum u, sum u**2, sum u * rank(y)
+    y: np.ndarray  # [K, 3]: count, sum rank(y), sum rank(y)**2
+    shift: float
+
+
+def stream_sensitivity(scenario: Scenario, output: str, inputs: tuple[str, ...], draws: int,
+                       seed: int, histogram: Histogram, tail_at: float, fine_bins: int,
+                       batches: int, threads: int | None = None,
+                       progress: Progress | None = None) -> SensitivitySums:
+    """Second pass over the same draws as ``simulate``: sums binned by each input's uniform.
+
+    ``histogram`` (of ``output``, from the first pass) turns each y into its rank.
+    """
+    prog = compile_program(scenario.only(output), seed, keep_uniforms=True)
+    u_regs = np.asarray([prog.uniforms.get(name, -1) for name in inputs], dtype=np.int64)
+    lower, upper, before, counts = histogram.rank_table()
+    shift = float(histogram.quantile(0.5)[0][0])
+    s_keys = np.asarray([stream_key(seed, name) for name in inputs], dtype=np.uint64)
+    bins = np.zeros((batches, len(inputs), fine_bins, 4))
+    corr = np.zeros((batches, len(inputs), 3))
+    y = np.zeros((batches, 3))
+    n_tiles = -(-draws // K.TILE)
+    with using_threads(threads) as n_threads:
+        step = 2 * n_threads
+        for tile0 in range(0, n_tiles, step):
+            count = min(step, n_tiles - tile0)
+            K.sensitivity_tiles(*prog.kernel_args, int(prog.out_regs[0]), s_keys, u_regs,
+                                np.asarray(histogram.layout.as_row(), dtype=np.int64),
+                                histogram.layout.sub_bits, lower, upper, before, counts,
+                                float(histogram.total), shift, tail_at, draws, tile0, count,
+                                bins, corr, y, n_threads)
+            if progress is not None:
+                progress(min((tile0 + count) * K.TILE, draws), draws)
+    return SensitivitySums(bins=bins, corr=corr, y=y, shift=shift)
 
 
 # ---------------------------------------------------------------- methods from the draws
