@@ -121,17 +121,18 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
                                   summary, claims, charts)
     if plan.note():
         click.echo(f"note: {plan.note()}")
-    click.echo(render.run_header(sim))
+    width = render.terminal_width()
+    click.echo(render.run_header(sim, width))
     if targets:
-        click.echo(render.precision_text(sim, reduce.precision(sim, targets, level)))
+        click.echo(render.precision_text(sim, reduce.precision(sim, targets, level), width))
     click.echo()
-    click.echo(render.summary_text(summary))
+    click.echo(render.summary_text(summary, width))
     click.echo()
-    click.echo(render.claims_text(claims))
+    click.echo(render.claims_text(claims, width))
     if sc.correlations:
         click.echo()
         table = reduce.rank_correlations(sim, engine.redraw_correlated(sim))
-        click.echo(render.correlations_text(table, sc.repairs))
+        click.echo(render.correlations_text(table, sc.repairs, width))
     click.echo(f"\nwrote {folder}/summary.csv, claims.csv, manifest.json")
     if charts:
         click.echo(f"wrote {len(charts)} charts in {folder}/charts/")
@@ -142,10 +143,10 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
 @_repair
 def check(scenario, repair_correlations) -> None:
     """Validate SCENARIO and list its inputs with p5/p50/p95 and sources (no simulation)."""
-    from .render import check_text
+    from .render import check_text, terminal_width
     from .scenario import load_scenario
 
-    click.echo(check_text(load_scenario(scenario, repair=repair_correlations)))
+    click.echo(check_text(load_scenario(scenario, repair=repair_correlations), terminal_width()))
 
 
 @cli.command()
@@ -192,7 +193,7 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_p
     seed = engine.new_seed() if seed is None else seed
     with _progress_bar(draws, quiet) as progress:
         tor = sens.tornado(sc, output, draws, seed, method_list, pcts, bins, threads, progress)
-    click.echo(render.tornado_text(tor))
+    click.echo(render.tornado_text(tor, render.terminal_width()))
     if csv_path:
         click.echo(f"\nwrote {export.write_csv(tor.to_frame(), csv_path)}")
     if plot_path:
@@ -279,7 +280,7 @@ def bench(sizes, repeats, numpy_draws, no_numpy, no_families, no_process, save_d
     from pathlib import Path
 
     from . import bench as suite
-    from .render import bench_text
+    from .render import bench_text, terminal_width
     from .units import parse_count
 
     folder = Path(save_dir or "benchmarks/results")
@@ -290,7 +291,7 @@ def bench(sizes, repeats, numpy_draws, no_numpy, no_families, no_process, save_d
     table = suite.run_suite(counts, repeats, None if no_numpy else numpy_draws,
                             not no_families, not no_process,
                             process_draws=f"{max(counts):d}")
-    click.echo(bench_text(table))
+    click.echo(bench_text(table, terminal_width()))
     if save_dir or folder.is_dir():
         click.echo(f"\nappended to {suite.append_history(suite.record(table), folder)}")
 

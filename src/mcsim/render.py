@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+import textwrap
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,17 +20,96 @@ if TYPE_CHECKING:
     from .sensitivity import Tornado
 
 
-def _table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+MIN_COLUMN = 8  # a text column is never wrapped narrower than this
+GAP = 2  # spaces between columns
 
 
-def run_header(sim: Simulation) -> str:
+def terminal_width() -> int | None:
+    """The columns of the terminal the output goes to (``$COLUMNS`` first), or None when it
+    goes to a file or a pipe, whose lines are left whole."""
+    if os.environ.get("COLUMNS", "").strip().isdigit() or sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _wrap(text: str, width: int | None, indent: str = "") -> str:
+    """``text`` folded to ``width`` columns (continuation lines indented), or whole."""
+    if width is None or len(text) <= width:
+        return text
+    return textwrap.fill(text, width, subsequent_indent=indent + "  ", break_on_hyphens=False)
+
+
+def _column_widths(header: list[str], rows: list[list[str]], right: set[int],
+                   width: int | None) -> list[int]:
+    """Each column's natural width, narrowed to fit ``width`` where it can: first the widest
+    text (left-aligned) columns, down to their longest word; then the headers of number
+    columns, down to their longest cell; last the text columns, down to ``MIN_COLUMN``."""
+    cells = [[r[i] for r in rows] for i in range(len(header))]
+    widths = [max(len(c) for c in [header[i], *cells[i]]) for i in range(len(header))]
+    if width is None:
+        return widths
+
+    def longest_word(texts: list[str]) -> int:
+        return max((len(w) for text in texts for w in text.split()), default=1)
+
+    floors = [
+        [widths[i] if i in right else min(widths[i], max(MIN_COLUMN, longest_word(cells[i])))
+         for i in range(len(header))],
+        [max(longest_word(cells[i]), longest_word([header[i]])) if i in right else widths[i]
+         for i in range(len(header))],
+        [widths[i] if i in right else min(widths[i], MIN_COLUMN) for i in range(len(header))],
+    ]
+    excess = sum(widths) + GAP * (len(widths) - 1) - width
+    for floor in floors:
+        while excess > 0:
+            give = [i for i in range(len(widths)) if widths[i] > floor[i]]
+            if not give:
+                break
+            widths[max(give, key=lambda i: widths[i])] -= 1
+            excess -= 1
+    return widths
+
+
+def _table(header: list[str], rows: list[list[str]], right: set[int],
+           width: int | None = None) -> str:
+    """A plain-text table; with ``width``, text cells and headers wrap onto more lines so that
+    the table fits, where it can. Numbers are never cut."""
+    widths = _column_widths(header, rows, right, width)
+
+    def lines(cells: list[str]) -> list[str]:
+        parts = [textwrap.wrap(c, w, subsequent_indent=" ", break_on_hyphens=False) or [""]
+                 if len(c) > w else [c]
+                 for c, w in zip(cells, widths, strict=True)]
+        out = []
+        for k in range(max(map(len, parts))):
+            row = [p[k] if k < len(p) else "" for p in parts]
+            out.append("  ".join(c.rjust(w) if i in right else c.ljust(w)
+                                 for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+                       .rstrip())
+        return out
+
+    body = [line for r in rows for line in lines(r)]
+    return "\n".join([*lines(header), *lines(["-" * w for w in widths]), *body])
+
+
+def scenario_label(scenario: Scenario) -> str:
+    """Where a scenario came from, briefly: a built-in's name, else its path (relative to the
+    working folder when it is inside it)."""
+    from .scenario import builtin_scenarios
+
+    if not scenario.path:
+        return scenario.name
+    path = Path(scenario.path).resolve()
+    builtin = builtin_scenarios().get(scenario.name)
+    if builtin is not None and builtin.resolve() == path:
+        return scenario.name
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def run_header(sim: Simulation, width: int | None = None) -> str:
     s = sim.scenario
     kernels = (f"; {sim.kernel_seconds:.1f} s of it compiling or loading the kernels"
                if sim.kernel_seconds >= 0.05 else "")
@@ -33,19 +117,21 @@ def run_header(sim: Simulation) -> str:
     if sim.replicates:
         design = (f" ({sim.sampler}: {len(sim.replicates)} replicates of "
                   f"{sim.draws // len(sim.replicates):,}; errors from their spread)")
-    return (f"{s.title}\n{s.path or s.name}: seed {sim.seed}, {sim.draws:,} draws{design}, "
-            f"{sim.threads} thread{'s' if sim.threads != 1 else ''}, "
-            f"{sim.wall_seconds:.2f} s ({format_rate(sim.draws_per_second)} draws/s{kernels})")
+    how = (f"{scenario_label(s)}: seed {sim.seed}, {sim.draws:,} draws{design}, "
+           f"{sim.threads} thread{'s' if sim.threads != 1 else ''}, "
+           f"{sim.wall_seconds:.2f} s ({format_rate(sim.draws_per_second)} draws/s{kernels})")
+    return f"{_wrap(s.title, width)}\n{_wrap(how, width)}"
 
 
-def summary_text(summary: pd.DataFrame) -> str:
+def summary_text(summary: pd.DataFrame, width: int | None = None) -> str:
     """The summary frame as a table: mean, median and the equal-tailed interval per output."""
     level = summary["ci_level"].iloc[0] if len(summary) else 0.9
     rows = [[r.label, format_value(r.mean, r.unit), format_value(r.median, r.unit),
              f"{format_value(r.ci_low, r.unit)} to {format_value(r.ci_high, r.unit)}"]
             for r in summary.itertuples()]
-    text = _table(["output", "mean", "median", f"{100 * level:g}% interval"], rows, {1, 2})
-    return "\n".join([text, *(f"note: {n}" for n in summary_notes(summary))])
+    text = _table(["output", "mean", "median", f"{100 * level:g}% interval"], rows, {1, 2},
+                  width)
+    return "\n".join([text, *(_wrap(f"note: {n}", width) for n in summary_notes(summary))])
 
 
 def summary_notes(summary: pd.DataFrame) -> list[str]:
@@ -58,7 +144,7 @@ def summary_notes(summary: pd.DataFrame) -> list[str]:
     return notes
 
 
-def claims_text(claims: pd.DataFrame) -> str:
+def claims_text(claims: pd.DataFrame, width: int | None = None) -> str:
     """Where each claim falls: its percentile and the probability that the truth exceeds it."""
     if claims.empty:
         return "(no claims in this scenario)"
@@ -68,20 +154,20 @@ def claims_text(claims: pd.DataFrame) -> str:
     if claims["scope"].astype(bool).any():  # which reading of the figure each line audits
         header.append("scope")
         rows = [[*row, scope] for row, scope in zip(rows, claims["scope"], strict=True)]
-    return _table(header, rows, {2, 3, 4})
+    return _table(header, rows, {2, 3, 4}, width)
 
 
-def check_text(scenario: Scenario) -> str:
+def check_text(scenario: Scenario, width: int | None = None) -> str:
     """Every input with its prior, p5/p50/p95, unit and source; then derived and outputs."""
     s = scenario
-    lines = [f"{s.path or s.name}: OK ({len(s.inputs)} inputs, {len(s.derived)} derived, "
+    lines = [f"{scenario_label(s)}: OK ({len(s.inputs)} inputs, {len(s.derived)} derived, "
              f"{len(s.outputs)} outputs, {len(s.claims)} claims)", s.title, ""]
     rows = []
     for inp in s.inputs:
         p5, p50, p95 = np.asarray(inp.prior.ppf([0.05, 0.5, 0.95]), dtype=float)
         rows.append([inp.name, inp.unit, format_value(p5), format_value(p50), format_value(p95),
                      inp.prior.describe()])
-    lines.append(_table(["input", "unit", "p5", "p50", "p95", "prior"], rows, {2, 3, 4}))
+    lines.append(_table(["input", "unit", "p5", "p50", "p95", "prior"], rows, {2, 3, 4}, width))
     lines += ["", "sources:"]
     lines += [f"  {inp.name}: {inp.source}" for inp in s.inputs]
     if s.bibliography:
@@ -105,10 +191,12 @@ def check_text(scenario: Scenario) -> str:
     unused = s.unused_inputs()
     if unused:
         lines += ["", f"warning: inputs no output uses: {', '.join(unused)}"]
-    return "\n".join(lines)
+    return "\n".join(line if "\n" in line
+                     else _wrap(line, width, " " * (len(line) - len(line.lstrip())))
+                     for line in lines)
 
 
-def tornado_text(tor: Tornado) -> str:
+def tornado_text(tor: Tornado, width: int | None = None) -> str:
     """Inputs ranked by the first method, one column per method; notes on disagreements."""
     t = tor.table
     cell = {}
@@ -136,17 +224,17 @@ def tornado_text(tor: Tornado) -> str:
             + [cell.get((name, m), "") for m in tor.methods] for k, name in enumerate(order)]
     base = (f"; swing base case (all inputs at their medians): "
             f"{format_value(tor.baseline, tor.unit)}" if not np.isnan(tor.baseline) else "")
-    lines = [f"Sensitivity of {tor.output} ({tor.scenario}): {tor.draws:,} draws, seed "
-             f"{tor.seed}; median {format_value(tor.median, tor.unit)}{base}",
-             f"ranked by {tor.methods[0]}; ~0 = indistinguishable from zero; "
-             "* = ranks differ strongly between methods", "",
-             _table(["rank", "input", *(heads[m] for m in tor.methods)], rows, {0})]
+    lines = [_wrap(f"Sensitivity of {tor.output} ({tor.scenario}): {tor.draws:,} draws, seed "
+                   f"{tor.seed}; median {format_value(tor.median, tor.unit)}{base}", width),
+             _wrap(f"ranked by {tor.methods[0]}; ~0 = indistinguishable from zero; "
+                   "* = ranks differ strongly between methods", width), "",
+             _table(["rank", "input", *(heads[m] for m in tor.methods)], rows, {0}, width)]
     if tor.notes:
-        lines += ["", *(f"note: {n}" for n in tor.notes)]
+        lines += ["", *(_wrap(f"note: {n}", width) for n in tor.notes)]
     return "\n".join(lines)
 
 
-def bench_text(table: pd.DataFrame) -> str:
+def bench_text(table: pd.DataFrame, width: int | None = None) -> str:
     """The speed suite as a table: rates, cost per input-sample, ratio to tuned numpy."""
     rows = []
     for r in table.itertuples():
@@ -159,26 +247,27 @@ def bench_text(table: pd.DataFrame) -> str:
                      f"{r.seconds:.3f}", f"{r.draws_per_second / 1e6:.2f}",
                      f"{r.ns_per_input_sample_per_core:.1f}", ratio, ""])
     return _table(["case", "draws", "threads", "seconds", "Mdraws/s", "ns/input-sample/core",
-                   "vs numpy tuned", "peak RSS MiB"], rows, {1, 2, 3, 4, 5, 6, 7})
+                   "vs numpy tuned", "peak RSS MiB"], rows, {1, 2, 3, 4, 5, 6, 7}, width)
 
 
-def precision_text(sim: Simulation, table: pd.DataFrame) -> str:
+def precision_text(sim: Simulation, table: pd.DataFrame, width: int | None = None) -> str:
     """Why an --until run stopped, and its least precise statistic."""
     worst = table.loc[(table["relative_error"] / table["tolerance"]).idxmax()]
     why = {"converged": "every --until target met",
            "max-draws": "hit --max-draws before every --until target was met"}[sim.stopped]
-    return (f"stopped after {sim.draws:,} draws: {why}; least precise: {worst.output} "
-            f"{worst.stat} +-{100 * worst.relative_error:.3g}% (target "
-            f"{100 * worst.tolerance:g}%)")
+    return _wrap(f"stopped after {sim.draws:,} draws: {why}; least precise: {worst.output} "
+                 f"{worst.stat} +-{100 * worst.relative_error:.3g}% (target "
+                 f"{100 * worst.tolerance:g}%)", width)
 
 
-def correlations_text(table: pd.DataFrame, repairs: tuple = ()) -> str:
+def correlations_text(table: pd.DataFrame, repairs: tuple = (),
+                      width: int | None = None) -> str:
     """Requested and achieved rank correlations, and any repairs made to the request."""
     if table.empty:
         return ""
     rows = [[f"{r.a} ~ {r.b}", f"{r.requested:+.3f}", f"{r.achieved:+.3f} ± {r.se:.3f}"]
             for r in table.itertuples()]
-    lines = [_table(["rank correlation", "requested", "achieved"], rows, {1, 2})]
-    lines += [f"note: repaired {r.a} ~ {r.b}: {r.requested:+.3f} -> {r.repaired:+.3f} "
-              "(nearest valid correlation matrix)" for r in repairs]
+    lines = [_table(["rank correlation", "requested", "achieved"], rows, {1, 2}, width)]
+    lines += [_wrap(f"note: repaired {r.a} ~ {r.b}: {r.requested:+.3f} -> {r.repaired:+.3f} "
+                    "(nearest valid correlation matrix)", width) for r in repairs]
     return "\n".join(lines)
