@@ -45,6 +45,17 @@ class Comparison:
     replicate_draws: int
     table: pd.DataFrame
 
+    def __repr__(self) -> str:
+        return (f"<Comparison of {', '.join(self.scenarios)} against {self.reference!r}: "
+                f"{self.draws:,} draws, seed {self.seed}; .to_frame()>")
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        columns = ["output", "scenario", "median", "reference_median", "difference",
+                   "difference_se"]
+        return f"<p>{escape(repr(self))}</p>\n{self.table[columns].to_html(index=False)}"
+
     def to_frame(self) -> pd.DataFrame:
         """One row per output and compared scenario (tidy), with the settings per row."""
         return self.table.copy()

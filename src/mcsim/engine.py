@@ -47,6 +47,10 @@ class OutputStats:
     std: float
     histogram: Histogram
 
+    def __repr__(self) -> str:
+        return (f"<OutputStats {self.name}: {self.count:,} draws, mean {self.mean:.6g}, "
+                f"std {self.std:.6g}>")
+
     @property
     def minimum(self) -> float:
         return self.histogram.minimum
@@ -70,6 +74,24 @@ class Simulation:
     stopped: str = "draws"  # why the run ended: "draws", "converged" or "max-draws"
     design: sampling.Plan | None = None  # the sampling design (None: plain Monte Carlo)
     replicates: tuple[dict[str, OutputStats], ...] = ()  # per replicate (lhs, sobol)
+
+    def __repr__(self) -> str:
+        return (f"<Simulation of {self.scenario.name!r}: {self.draws:,} draws, seed {self.seed}, "
+                f"{self.sampler}; {len(self.outputs)} outputs, {len(self.scenario.claims)} "
+                "claims; .summary(), .claims()>")
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the run, its summary (90% interval) and its claims."""
+        from html import escape
+
+        summary = self.summary()[["output", "label", "unit", "mean", "median", "ci_low",
+                                  "ci_high"]]
+        parts = [f"<p><b>{escape(self.scenario.title)}</b><br>{escape(repr(self))}</p>",
+                 summary.to_html(index=False)]
+        if self.scenario.claims:
+            parts.append(self.claims()[["claim", "output", "value", "percentile", "p_exceed"]]
+                         .to_html(index=False))
+        return "\n".join(parts)
 
     @property
     def sampler(self) -> str:

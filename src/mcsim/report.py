@@ -52,6 +52,11 @@ class Report:
     comparison: Comparison | None
     manifest: dict
 
+    def __repr__(self) -> str:
+        names = ", ".join(s["name"] or s["title"] for s in self.manifest.get("scenarios", []))
+        return (f"<Report of {names}: a page of {len(self.html) // 1000:,} kB, "
+                f"{len(self.summary)} summary rows, {len(self.claims)} claims; .files()>")
+
     def files(self) -> dict[str, str]:
         """File name -> text, as ``write_report`` writes them."""
         files = {"index.html": self.html, "summary.csv": self.summary.to_csv(index=False),

@@ -85,6 +85,10 @@ class Scenario:
     repairs: tuple[Repair, ...] = ()  # correlations changed by --repair-correlations
     bibliography: tuple[Source, ...] = ()  # the entries its sources cite, in order of citation
 
+    def __repr__(self) -> str:
+        return (f"<Scenario {self.name!r}: {len(self.inputs)} inputs, {len(self.derived)} "
+                f"derived, {len(self.outputs)} outputs, {len(self.claims)} claims>")
+
     def input(self, name: str) -> Input:
         for i in self.inputs:
             if i.name == name:

@@ -75,6 +75,19 @@ class Tornado:
     table: pd.DataFrame
     notes: tuple[str, ...]
 
+    def __repr__(self) -> str:
+        top = ", ".join(self.ranking()[:3])
+        return (f"<Tornado of {self.output!r} in {self.scenario!r}: {self.draws:,} draws, seed "
+                f"{self.seed}; by {self.methods[0]}: {top}, ...; .to_frame()>")
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: inputs in rank order, one column per method."""
+        from html import escape
+
+        wide = self.table.pivot(index="input", columns="method", values="value")
+        wide = wide.loc[self.ranking(), list(self.methods)]
+        return f"<p>{escape(repr(self))}</p>\n{wide.to_html()}"
+
     def to_frame(self) -> pd.DataFrame:
         """One row per input and method (tidy), with the run's settings repeated per row."""
         return self.table.copy()
