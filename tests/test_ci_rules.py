@@ -82,3 +82,15 @@ def test_the_ci_profile_is_derandomised():
     ("true", True), ("1", True), ("yes", True), ("", False), ("false", False), ("0", False)])
 def test_what_counts_as_ci(value, expected):
     assert under_ci({"CI": value}) is expected
+
+
+def test_ci_runs_the_readme_test_command_with_the_linters():
+    """`.ci/run` runs exactly the README's test command: ruff, mypy, then pytest."""
+    root = TESTS.parent
+    readme = (root / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if x.startswith('pip install ".[test]" && '))
+    commands = [c.strip() for c in line.split("&&")][1:]
+    assert commands == ["python -m ruff check", "python -m mypy", "python -m pytest -q"]
+    ci = [x.strip() for x in (root / ".ci" / "run").read_text().splitlines()]
+    assert ci[-len(commands):] == commands
+    assert 'export CI="${CI:-true}"' in ci  # so that a skip fails there

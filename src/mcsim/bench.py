@@ -20,6 +20,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
@@ -33,7 +34,7 @@ from .scenario import Scenario, load_scenario, scenario_from_dict
 HISTORY_FILE = "results.jsonl"
 
 # 14 inputs: lognormal, PERT, uniform, beta and normal priors, with a few products and sums.
-SYNTHETIC = {
+SYNTHETIC: dict[str, Any] = {
     "schema": 1,
     "title": "Synthetic benchmark: 14 inputs, a few products and sums",
     "inputs": {
@@ -58,7 +59,7 @@ SYNTHETIC = {
                 "total": {"formula": "capex + 4 * opex", "unit": "USD"},
                 "ratio": {"formula": "(capex + 4 * opex) / 6000", "unit": "x"}},
 }
-SINGLE_FAMILY = {
+SINGLE_FAMILY: dict[str, dict[str, Any]] = {
     "uniform": {"dist": "uniform", "min": 1, "max": 2},
     "loguniform": {"dist": "loguniform", "min": 1, "max": 100},
     "normal": {"dist": "normal", "loc": 0, "scale": 1},

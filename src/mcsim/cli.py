@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from typing import Any
 
 import click
 
@@ -310,7 +311,7 @@ class _progress_bar:
 
     def __init__(self, total: int, quiet: bool):
         self.total, self.quiet = total, quiet
-        self.bar = None
+        self.bar: Any = None  # a tqdm bar once entered
 
     def __enter__(self):
         if self.quiet or not sys.stderr.isatty():

@@ -530,9 +530,12 @@ def _check_min_mode_max(lo: float, mode: float, hi: float) -> None:
     _need(lo <= mode <= hi, "mode", f"must lie in [min, max] = [{lo:g}, {hi:g}] (got {mode:g})")
 
 
-def _need(ok: bool, key: str, message: str) -> None:
+def _need(ok: bool, key: str, message: str) -> bool:
+    """Raise a ``SpecError`` unless ``ok``; false otherwise, so that checks chain with ``or``
+    in the one-line forms below."""
     if not ok:
         raise SpecError(key, message)
+    return False
 
 
 def _number(value: Any, key: str) -> float:

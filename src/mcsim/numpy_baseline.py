@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -147,7 +148,8 @@ def _tuned_worker(scenario: Scenario, rng: np.random.Generator, chunks: int, edg
     buf.update({n: np.empty(CHUNK) for n, _ in scenario.derived})
     outs = {o.name: np.empty(CHUNK) for o in scenario.outputs}
     pool: list[np.ndarray] = []
-    acc = {o.name: [0, 0.0, np.zeros(len(edges[o.name]) + 1, dtype=np.int64)]
+    acc: dict[str, list[Any]] = {o.name: [0, 0.0, np.zeros(len(edges[o.name]) + 1,
+                                                              dtype=np.int64)]
            for o in scenario.outputs}
     with np.errstate(all="ignore"):
         for _ in range(chunks):

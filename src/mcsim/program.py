@@ -145,7 +145,8 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
                     total = new()
                     instrs.append([K.OP_ADD, total, mixed, term, 0])
                     mixed = total
-            u = new()
+            assert mixed is not None  # a row of a correlation matrix's Cholesky factor is a
+            u = new()                 # unit vector: some weight is nonzero
             instrs.append([K.OP_NDTR, u, mixed, 0, 0])
             uniforms[name] = u
             if name not in needed:

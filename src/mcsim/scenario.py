@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import tomllib
+from collections.abc import Set
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -470,7 +471,7 @@ def _check_name(name: str, table: str) -> None:
                         "names must be identifiers (letters, digits, _) and not a function name")
 
 
-def _no_unknown(spec: dict[str, Any], allowed: set[str], key: str) -> None:
+def _no_unknown(spec: dict[str, Any], allowed: Set[str], key: str) -> None:
     for field in spec:
         if field not in allowed:
             where = f"{key}.{field}" if key else field
