@@ -7,11 +7,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from builders import run_main
 from click.testing import CliRunner
 
-from mcsim.bibliography import (STATUSES, builtin_bibliography, citations, load_bibliography,
-                                to_markdown)
+from builders import run_main
+from mcsim.bibliography import (
+    STATUSES,
+    builtin_bibliography,
+    citations,
+    load_bibliography,
+    to_markdown,
+)
 from mcsim.cli import cli
 from mcsim.errors import McsimError, SpecError
 from mcsim.scenario import builtin_scenarios, load_scenario
