@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,22 @@ def test_ci_runs_the_readme_test_command_with_the_linters():
     ci = [x.strip() for x in (root / ".ci" / "run").read_text().splitlines()]
     assert ci[-len(commands):] == commands
     assert 'export CI="${CI:-true}"' in ci  # so that a skip fails there
+
+
+@pytest.mark.parametrize("apt_get", [
+    None, "echo 'E: Unable to locate package chromium' >&2; exit 100"])
+def test_ci_fails_when_the_browser_cannot_be_installed(tmp_path, apt_get):
+    """No chromium and no apt-get, or an apt-get that fails: `.ci/run` stops, exit 1, before
+    installing anything (it used to warn and let the browser test skip)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname", "id"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    if apt_get is not None:
+        (bin_dir / "apt-get").write_text(f"#!/bin/sh\n{apt_get}\n")
+        (bin_dir / "apt-get").chmod(0o755)
+    proc = subprocess.run([str(bin_dir / "bash"), str(TESTS.parent / ".ci" / "run")],
+                          env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
