@@ -10,16 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from builders import run_main
-from mcsim.bibliography import (
-    STATUSES,
-    builtin_bibliography,
-    citations,
-    load_bibliography,
-    to_markdown,
-)
+from mcsim.bibliography import STATUSES, citations, load_bibliography, to_markdown
 from mcsim.cli import cli
 from mcsim.errors import McsimError, SpecError
-from mcsim.scenario import builtin_scenarios, load_scenario
+from mcsim.scenario import builtin_bibliography, builtin_scenarios, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 

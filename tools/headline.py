@@ -15,9 +15,9 @@ import re
 import sys
 from pathlib import Path
 
-from mcsim.bibliography import builtin_bibliography, to_markdown
+from mcsim.bibliography import to_markdown
 from mcsim.engine import simulate
-from mcsim.scenario import load_scenario
+from mcsim.scenario import builtin_bibliography, load_scenario
 from mcsim.units import format_percent, format_value, parse_count
 
 ROOT = Path(__file__).resolve().parents[1]

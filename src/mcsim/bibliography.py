@@ -5,7 +5,7 @@ stable name (``[semianalysis-2025-01-31]``): its title, publisher, date and addr
 figures the scenarios take from it, each with a status (verified in the primary text,
 secondary, derived, unverified). A scenario cites entries anywhere in a ``source`` text, as
 ``[@key]`` or ``[@key1; @key2]``; the keys resolve against a ``sources.toml`` beside the
-scenario file, then the one shipped with mcsim.
+scenario file, then the one shipped with mcsim (``scenario.builtin_bibliography``).
 """
 
 from __future__ import annotations
@@ -87,29 +87,14 @@ def load_bibliography(path: str | Path) -> dict[str, Source]:
         raise McsimError(f"{p}: {err}") from None
 
 
-def builtin_bibliography() -> dict[str, Source]:
-    """The bibliography shipped with mcsim (empty if it is missing)."""
-    path = _builtin_path()
-    return load_bibliography(path) if path else {}
-
-
-def bibliography_for(scenario_path: str | Path) -> dict[str, Source]:
-    """The entries a scenario file can cite: the shipped ones, then those beside it."""
-    entries = builtin_bibliography()
+def bibliography_for(scenario_path: str | Path, shipped: Path | None) -> dict[str, Source]:
+    """The entries a scenario file can cite: those of ``shipped`` (mcsim's own
+    ``sources.toml``), then those of a ``sources.toml`` beside the scenario."""
+    entries = load_bibliography(shipped) if shipped else {}
     own = Path(scenario_path).parent / FILE_NAME
-    builtin = _builtin_path()
-    if own.is_file() and not (builtin and own.resolve() == builtin.resolve()):
+    if own.is_file() and not (shipped and own.resolve() == shipped.resolve()):
         entries = {**entries, **load_bibliography(own)}
     return entries
-
-
-def _builtin_path() -> Path | None:
-    from .scenario import builtin_scenarios  # the shipped priors folder
-
-    for folder in {path.parent for path in builtin_scenarios().values()}:
-        if (folder / FILE_NAME).is_file():
-            return folder / FILE_NAME
-    return None
 
 
 def resolve(text: str, entries: dict[str, Source], where: str) -> tuple[Source, ...]:

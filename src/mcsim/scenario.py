@@ -131,16 +131,35 @@ class Scenario:
         return [n for n in self.input_names if n not in needed]
 
 
-def builtin_scenarios() -> dict[str, Path]:
-    """Scenario files shipped with the package (``priors/`` of the repo)."""
+def _shipped_folder() -> Path | None:
+    """The package's ``priors/`` (the repo's, in a source checkout)."""
     candidates = [resources.files("mcsim") / "priors",
                   Path(__file__).resolve().parents[2] / "priors"]  # a source checkout
     for folder in candidates:
         folder = Path(str(folder))
         if folder.is_dir():
-            return {p.stem: p for p in sorted(folder.glob("*.toml"))
-                    if p.name != bibliography.FILE_NAME}
-    return {}
+            return folder
+    return None
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    """Scenario files shipped with the package (``priors/`` of the repo)."""
+    folder = _shipped_folder()
+    if folder is None:
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.toml")) if p.name != bibliography.FILE_NAME}
+
+
+def _shipped_bibliography_path() -> Path | None:
+    folder = _shipped_folder()
+    path = folder / bibliography.FILE_NAME if folder else None
+    return path if path and path.is_file() else None
+
+
+def builtin_bibliography() -> dict[str, Source]:
+    """The bibliography shipped with mcsim (``priors/sources.toml``; empty if missing)."""
+    path = _shipped_bibliography_path()
+    return bibliography.load_bibliography(path) if path else {}
 
 
 def resolve_path(path: str | Path | None) -> Path:
@@ -169,7 +188,7 @@ def load_scenario(path: str | Path | None = None, repair: bool = False) -> Scena
     data, raw = _read_with_bases(p, [])
     try:
         scenario = scenario_from_dict(data, name=p.stem, repair=repair)
-        cited = _cited(scenario, bibliography.bibliography_for(p))
+        cited = _cited(scenario, bibliography.bibliography_for(p, _shipped_bibliography_path()))
     except SpecError as err:
         raise SpecError(f"{p}: {err.key}", err.message) from None
     return replace(scenario, path=str(p), sha256=hashlib.sha256(raw).hexdigest(),
