@@ -453,7 +453,7 @@ _MANTISSA = np.int64((1 << 52) - 1)
 @jit(fastmath={"nnan", "ninf", "nsz", "contract"})
 def table_into(out, u, n, tables, params, p, knot):
     """``out[j]`` = the tabulated inverse CDF at ``u[j]`` (``F_TABLE``; the table's layout is
-    ``distributions._table_spec``'s). Every piece is a cubic in the fraction f, stored as
+    ``tables.tabulate``'s). Every piece is a cubic in the fraction f, stored as
     c0..c3 and followed by the next knot, which bounds it (monotone).
 
     The centre (u in [u0, 1 - u0]) is a uniform grid in u. In the tails, v = min(u, 1 - u)
