@@ -193,3 +193,8 @@ def test_codes_holds_only_what_the_kernels_freeze():
     names = [k for k in vars(C) if k.isupper()]
     unread = [k for k in names if k not in kernels and k != "DESIGN_SOBOL"]  # the else branch
     assert not unread, f"move {unread} out of _codes.py"
+
+
+def test_every_family_has_a_reference_and_a_kernel_form():
+    """Step 3 of the checklist: a family named in a scenario file needs both."""
+    assert set(D.FAMILIES) == set(D._REFERENCE) == set(D._KERNEL)
