@@ -64,7 +64,7 @@ F_TABLE = 6  # (offset, n, u0, 1/h) of x(u) on a central u grid, then the offset
 #              log2 of pieces per octave: cubic Hermite pieces with exact slopes
 F_DISCRETE = 7  # table offset, n: cumulative weights then values
 F_SHIFTED_LOGNORMAL = 8  # median, sigma, scale, sign: median + sign scale expm1(sign sigma z)
-F_GIVEN = 9  # table offset: draw k takes the value tables[offset + k] (evaluation at set points)
+F_GIVEN = 9  # table offset, n: draw k < n takes tables[offset + k], later draws NaN (set points)
 
 # Sampling designs (``design[0]`` of the kernel's design array, see ``sampling.py``). Only
 # what the kernels freeze belongs in this file: the CLI's choices and defaults live in
