@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -10,6 +11,19 @@ from builders import run_main, write_scenario
 from mcsim.scenario import load_scenario
 
 pytest_plugins = ("ci_rules", "pytester")  # CI: no skips, derandomised hypothesis
+
+
+@pytest.fixture(scope="session", autouse=True)
+def table_cache(tmp_path_factory):
+    """The suite's own table cache: never the user's ~/.cache/mcsim (subprocesses inherit it)."""
+    folder = tmp_path_factory.mktemp("mcsim-cache")
+    before = os.environ.get("MCSIM_CACHE_DIR")
+    os.environ["MCSIM_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["MCSIM_CACHE_DIR"]
+    else:
+        os.environ["MCSIM_CACHE_DIR"] = before
 
 
 @pytest.fixture(scope="session")

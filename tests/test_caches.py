@@ -12,6 +12,7 @@ from pathlib import Path
 import mcsim
 from mcsim import _kernels as K
 from mcsim import distributions as D
+from mcsim import tables
 
 PACKAGE = Path(mcsim.__file__).parent
 KERNELS_WARNING = ("mcsim: warning: no writable folder for compiled kernels (set NUMBA_CACHE_DIR); "
@@ -60,13 +61,13 @@ def test_tables_say_once_that_they_cannot_be_cached(tmp_path, monkeypatch, capsy
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("MCSIM_CACHE_DIR", str(blocker))
-    monkeypatch.setattr(D, "_NOT_CACHED_SAID", [])
-    D._table.cache_clear()
+    monkeypatch.setattr(tables, "_NOT_CACHED_SAID", [])
+    tables._table.cache_clear()
     try:
         for dist in (D.pert(1.0, 2.0, 7.0), D.pert(1.0, 3.0, 7.0)):
             assert dist.kernel_spec().family == D.K.F_TABLE
     finally:
-        D._table.cache_clear()
+        tables._table.cache_clear()
     err = capsys.readouterr().err
     assert err == (f"mcsim: warning: cannot write {blocker}/tables: Not a directory; "
                    "inverse-CDF tables are not cached (set MCSIM_CACHE_DIR)\n")

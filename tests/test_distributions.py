@@ -555,19 +555,3 @@ def test_wide_lognormal_keeps_relative_precision_in_its_lower_tail():
     np.testing.assert_allclose(d.ppf(u), expected, rtol=1e-12)
     assert np.all(d.ppf(u) > 0)
 
-
-def test_tables_are_cached_on_disk_and_rebuilt_when_damaged(tmp_path, monkeypatch):
-    monkeypatch.setenv("MCSIM_CACHE_DIR", str(tmp_path))
-    D._table.cache_clear()
-    d = D.pert(1.0, 2.0, 7.0)
-    first = d.kernel_spec()
-    (path,) = (tmp_path / "tables").glob("pert-*.npy")
-    path.write_bytes(b"not a table")
-    D._table.cache_clear()
-    again = d.kernel_spec()
-    assert again == first
-    assert np.array_equal(np.load(path), D._table(d.family, D._frozen(d.params)))  # the knots
-    D._table.cache_clear()
-    monkeypatch.setenv("MCSIM_CACHE_DIR", str(path))  # a file: the cache cannot be written
-    assert d.kernel_spec() == first
-    D._table.cache_clear()

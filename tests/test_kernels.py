@@ -58,3 +58,25 @@ def test_kernels_record_the_digest_of_what_they_freeze():
                             + (src / "_jit.py").read_bytes()).hexdigest()[:16]
     assert K.DEPENDENCIES_DIGEST == digest, (
         f"_codes.py or _jit.py changed: set DEPENDENCIES_DIGEST = {digest!r} in _kernels.py")
+
+
+def test_importing_kernels_refuses_an_edited_codes_file(tmp_path):
+    """An edit to ``_codes.py`` without a new digest stops the import (stale kernels could
+    run otherwise), naming the digest to set."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    package = tmp_path / "mcsim"
+    shutil.copytree(Path(K.__file__).parent, package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    codes = package / "_codes.py"
+    codes.write_text(codes.read_text().replace("BLOCK = 256", "BLOCK = 128"))
+    done = subprocess.run([sys.executable, "-c", "import mcsim._kernels"], cwd=tmp_path,
+                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "ImportError: mcsim: _codes.py or _jit.py changed" in done.stderr
+    new = done.stderr.split("DEPENDENCIES_DIGEST = '")[1][:16]
+    assert new != K.DEPENDENCIES_DIGEST and len(new) == 16

@@ -223,10 +223,16 @@ def test_plans_round_and_explain():
         sampling.plan("sobol", 1000, auto_stop=True)
 
 
-def test_cli_sampler_note_header_and_manifest(tmp_path, monkeypatch, capsys):
-    sc = tmp_path / "s.toml"
+def _uniform_scenario(folder):
+    """A scenario file of one uniform input, doubled."""
+    sc = folder / "s.toml"
     sc.write_text('schema = 1\n[inputs.x]\ndist = "uniform"\nloc = 0\nscale = 1\nunit = "u"\n'
                   'source = "t"\n[outputs.y]\nformula = "x * 2"\n')
+    return sc
+
+
+def test_cli_sampler_note_header_and_manifest(tmp_path, monkeypatch, capsys):
+    sc = _uniform_scenario(tmp_path)
     code, out, err = run_main(["run", str(sc), "--draws", "100k", "--seed", "1", "-q",
                                "--sampler", "sobol", "--out", str(tmp_path / "r")],
                               monkeypatch, capsys)
@@ -240,3 +246,27 @@ def test_cli_sampler_note_header_and_manifest(tmp_path, monkeypatch, capsys):
                           (["--sampler", "lhs", "--until", "mean:1%"], "--until: works with")):
         code, out, err = run_main(["run", str(sc), "-q", *args], monkeypatch, capsys)
         assert code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("missing", ["_sv", "_shift"])
+def test_a_scipy_without_sobols_internals_gives_one_line(missing, tmp_path, monkeypatch,
+                                                         capsys):
+    """The Sobol' design reads scipy's private direction words: a scipy that lacks them is
+    named in a one-line error, not an AttributeError traceback."""
+    import scipy
+
+    class Changed(qmc.Sobol):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            delattr(self, missing)
+
+    monkeypatch.setattr(qmc, "Sobol", Changed)
+    with pytest.raises(McsimError, match=f"scipy {scipy.__version__} changed"):
+        sampling.sobol_scramble(3, seed=1, replicate=0)
+    sc = _uniform_scenario(tmp_path)
+    code, out, err = run_main(["run", str(sc), "--draws", "10k", "--seed", "1", "-q",
+                               "--sampler", "sobol", "--out", str(tmp_path / "r")],
+                              monkeypatch, capsys)  # as the test above, with scipy changed
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"scipy {scipy.__version__}" in err
+    assert not (tmp_path / "r").exists()

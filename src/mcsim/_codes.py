@@ -2,8 +2,19 @@
 
 Plain integers in a module without numba, so that loading or checking a scenario stays light.
 numba freezes them into the compiled kernels, and its disk cache is keyed by the contents of
-``_kernels.py`` alone: after changing anything here, update ``DEPENDENCIES_DIGEST`` there (a
-test says to what), or stale kernels stay in use.
+``_kernels.py`` alone: after changing anything here, update ``DEPENDENCIES_DIGEST`` there
+(importing ``_kernels`` refuses to run until it matches, and says to what).
+
+Adding an opcode or a family is a checklist; the tests fail at each step left out:
+
+1. the constant here (``OP_*`` or ``F_*``: ``program.KNOWN_OPS``/``KNOWN_FAMILIES`` pick it
+   up by name, and ``compile_program`` rejects any other code);
+2. its branch in ``_kernels.eval_block`` (an unhandled code gives NaN, never stale values);
+3. a family: its ``_kernels._*_into`` sampler and its entry in ``distributions._KERNEL``;
+   an opcode: its formula name in ``program._OPCODES`` (arity from ``formula.ARITY``);
+4. its reference in ``tests/test_codes.py`` (which runs every ``OP_*`` and ``F_*`` found
+   here through the kernel, against numpy and scipy);
+5. the new ``DEPENDENCIES_DIGEST``.
 """
 
 from __future__ import annotations
@@ -53,14 +64,11 @@ F_TABLE = 6  # (offset, n, u0, 1/h) of x(u) on a central u grid, then the offset
 #              log2 of pieces per octave: cubic Hermite pieces with exact slopes
 F_DISCRETE = 7  # table offset, n: cumulative weights then values
 F_SHIFTED_LOGNORMAL = 8  # median, sigma, scale, sign: median + sign scale expm1(sign sigma z)
-F_GIVEN = 9  # table offset: draw k takes the value tables[offset + k] (evaluation at set points)
+F_GIVEN = 9  # table offset, n: draw k < n takes tables[offset + k], later draws NaN (set points)
 
-# Sampling designs (``design[0]`` of the kernel's design array, see ``sampling.py``); the
-# names and the default replicate count live here too so that the CLI can offer them
-# without importing numpy.
-SAMPLERS = ("mc", "lhs", "sobol")
-DEFAULT_REPLICATES = 10
-MAX_REPLICATES = 50  # each replicate keeps its own histograms (~7 MB for DeepSeek)
+# Sampling designs (``design[0]`` of the kernel's design array, see ``sampling.py``). Only
+# what the kernels freeze belongs in this file: the CLI's choices and defaults live in
+# ``sampling.py``, so that changing one does not force a recompile.
 DESIGN_MC = 0  # plain Monte Carlo: uniform01(key, k)
 DESIGN_LHS = 1  # Latin hypercube per replicate of ``design[1]`` draws (keyed permutations)
 DESIGN_SOBOL = 2  # scrambled Sobol' per replicate: shift and 32 direction words per stream

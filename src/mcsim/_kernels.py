@@ -13,11 +13,18 @@ evaluates it one block of ``BLOCK`` consecutive draws at a time: each instructio
 loop over the block, so dispatch costs one branch per instruction per block, not per draw.
 Draws are grouped in tiles of ``TILE`` draws; a tile is the unit of parallel work and of
 reduction, and tiles are merged in tile order, so results do not depend on threads or batching.
+
+Adding an opcode or a distribution family: follow the checklist in ``_codes.py``. In this
+file it is one branch in ``eval_block`` (and, for a family, one small ``_*_into`` sampler);
+``tests/test_codes.py`` runs every ``OP_*`` and ``F_*`` constant through ``eval_block``
+against numpy and scipy, so a step left out fails there (an unhandled code gives NaN).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import numpy as np
 from numba import prange
@@ -70,10 +77,32 @@ from ._jit import jit, jit_parallel
 
 # numba's disk cache is keyed by the contents of this file only, not by ``_codes.py`` (whose
 # values the kernels freeze as constants) nor ``_jit.py`` (their compile options): a stale
-# kernel with another BLOCK corrupts memory. So any change there must change this line too;
-# tests/test_kernels.py checks that it holds the first 16 hex digits of the SHA-256 of the
-# two files' bytes, in that order.
-DEPENDENCIES_DIGEST = "8aaa5713355b8997"
+# kernel with another BLOCK corrupts memory. So any change there must change this line too:
+# it holds the first 16 hex digits of the SHA-256 of the two files' bytes, in that order, and
+# importing this module checks it (``_check_dependencies``).
+DEPENDENCIES_DIGEST = "c65a2c6ec108214a"
+
+
+def dependencies_digest() -> str:
+    """The digest ``DEPENDENCIES_DIGEST`` must hold: of ``_codes.py`` and ``_jit.py`` as they
+    are on disk (two small files, ~20 us)."""
+    here = Path(__file__).parent
+    data = (here / "_codes.py").read_bytes() + (here / "_jit.py").read_bytes()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _check_dependencies() -> None:
+    """Refuse to load kernels that numba's cache may hold stale. An error, not a silent
+    recompile: numba offers no per-process way to skip its cache that would not also make
+    every later run compile from scratch, and the fix (one line here) is a developer's."""
+    digest = dependencies_digest()
+    if digest != DEPENDENCIES_DIGEST:
+        raise ImportError(
+            f"mcsim: _codes.py or _jit.py changed but _kernels.py did not, so numba's cache "
+            f"could run stale kernels; set DEPENDENCIES_DIGEST = {digest!r} in {__file__}")
+
+
+_check_dependencies()
 
 # Statistics kept per tile and output: count, sum and sum of squares (shifted), min, max.
 N_STATS = 5
@@ -429,7 +458,7 @@ _MANTISSA = np.int64((1 << 52) - 1)
 @jit(fastmath={"nnan", "ninf", "nsz", "contract"})
 def table_into(out, u, n, tables, params, p, knot):
     """``out[j]`` = the tabulated inverse CDF at ``u[j]`` (``F_TABLE``; the table's layout is
-    ``distributions._table_spec``'s). Every piece is a cubic in the fraction f, stored as
+    ``tables.tabulate``'s). Every piece is a cubic in the fraction f, stored as
     c0..c3 and followed by the next knot, which bounds it (monotone).
 
     The centre (u in [u0, 1 - u0]) is a uniform grid in u. In the tails, v = min(u, 1 - u)
@@ -596,9 +625,13 @@ def _discrete_into(out, u, n, params, p, tables):
 
 @jit
 def _given_into(out, n, params, p, tables, k0):
-    offset = int(params[p]) + k0
+    """Draw k takes the k-th of the ``m`` given values, or NaN past their end (never a read
+    into the next input's table or beyond the array)."""
+    offset = int(params[p])
+    m = int(params[p + 1])
     for j in range(n):
-        out[j] = tables[offset + j]
+        k = k0 + j
+        out[j] = tables[offset + k] if k < m else np.nan
 
 
 @jit
@@ -608,12 +641,22 @@ def eval_block(code, params, keys, design, tables, regs, u, iwork, fwork, k0, n)
     ``design`` says how streams turn into uniforms (``DESIGN_*``); ``u``, ``iwork`` and
     ``fwork`` are the samplers' scratch space (``new_work``).
 
-    Kept cheap per instruction, where numba's reference counting would cost most: formula
-    instructions index the register file by row (a view of each row costs two reference-
-    count updates per operand per block, ~0.1 ns per draw per instruction), and the choice
-    of inverse CDF is made here, calling one small function per family. A separate
-    function with this many branches keeps the counts of all its array arguments (twelve
-    atomic updates per call, ~0.6 ns per draw per input), which small callees do not.
+    One flat dispatch, two ``if`` chains (families, then opcodes), each ending in an ``else``
+    that writes NaN: long, but adding a code is one branch in an obvious place (see the
+    checklist in ``_codes.py``). Kept cheap per instruction, where numba's reference
+    counting would cost most: formula instructions index the register file by row (a view
+    of each row costs two reference-count updates per operand per block, ~0.1 ns per draw
+    per instruction), and the choice of inverse CDF is made here, calling one small function
+    per family. A separate function with this many branches keeps the counts of all its
+    array arguments (twelve atomic updates per call, ~0.6 ns per draw per input), which
+    small callees do not.
+
+    Split into one handler per kind of instruction (draw, unary, binary, ternary), it was
+    measured slower, so it stays whole: inlined handlers (``inline="always"``) kept a
+    reference count per instruction (33 more decref sites, or one incref of the register
+    file per formula instruction), and called handlers cost a call each; one-thread CPU
+    time per DeepSeek draw, median of six alternating rounds, 157 ns here against 163 and
+    168 ns for the two splits (best rounds 151-153 ns for all three).
     """
     plain = design[0] == DESIGN_MC
     for i in range(code.shape[0]):
@@ -651,6 +694,9 @@ def eval_block(code, params, keys, design, tables, regs, u, iwork, fwork, k0, n)
                 _discrete_into(regs[di], u, n, params, p, tables)
             elif family == F_GIVEN:
                 _given_into(regs[di], n, params, p, tables, k0)
+            else:  # unknown (compile_program rejects it): NaN, never stale values
+                for j in range(n):
+                    regs[di, j] = np.nan
             continue
         if op == OP_NSCORE:  # normal scores of a stream (inputs of a correlated group)
             stream_uniforms(u, design, keys, code[i, 3], k0, n)
@@ -742,13 +788,16 @@ def eval_block(code, params, keys, design, tables, regs, u, iwork, fwork, k0, n)
                 if op == OP_WHERE:
                     for j in range(n):
                         regs[di, j] = regs[bi, j] if regs[ai, j] != 0.0 else regs[ci, j]
-                elif op == OP_CLIP:
+                elif op == OP_CLIP:  # NaN in x or in a bound gives NaN, as OP_MIN/MAX do
                     for j in range(n):
                         x = regs[ai, j]
-                        if x != x:
-                            regs[di, j] = x
-                        else:
-                            regs[di, j] = min(max(x, regs[bi, j]), regs[ci, j])
+                        lo = regs[bi, j]
+                        hi = regs[ci, j]
+                        y = x if (x >= lo or x != x) else lo
+                        regs[di, j] = y if (y <= hi or y != y) else hi
+                else:  # unknown (compile_program rejects it): NaN, never stale values
+                    for j in range(n):
+                        regs[di, j] = np.nan
 
 
 @jit

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from ._codes import DEFAULT_REPLICATES, MAX_REPLICATES, SAMPLERS
 from .errors import McsimError
+from .sampling import DEFAULT_REPLICATES, MAX_REPLICATES, SAMPLERS
 
 CI_HELP = "credible level of the equal-tailed interval, in percent (default 90)"
 SEED_HELP = "random seed (printed when not given, so a run can be repeated)"

@@ -15,9 +15,14 @@ import numpy as np
 
 from . import _codes as K
 from .distributions import KernelSpec
-from .formula import CHAINS, Name, Node, Num, Op, fold_steps
+from .errors import McsimError
+from .formula import ARITY, CHAINS, Name, Node, Num, Op, fold_steps
 from .sampling import mc_design
 from .scenario import Scenario
+
+# Every code the kernel knows, found by name in ``_codes.py`` (see its checklist).
+KNOWN_OPS = frozenset(v for k, v in vars(K).items() if k.startswith("OP_"))
+KNOWN_FAMILIES = frozenset(v for k, v in vars(K).items() if k.startswith("F_"))
 
 _OPCODES = {
     "add": K.OP_ADD, "sub": K.OP_SUB, "mul": K.OP_MUL, "div": K.OP_DIV, "pow": K.OP_POW,
@@ -26,6 +31,7 @@ _OPCODES = {
     "neg": K.OP_NEG, "not": K.OP_NOT, "exp": K.OP_EXP, "log": K.OP_LOG, "sqrt": K.OP_SQRT,
     "abs": K.OP_ABS, "where": K.OP_WHERE, "clip": K.OP_CLIP,
 }
+_ARITY = {code: ARITY[name] for name, code in _OPCODES.items()} | {K.OP_NDTR: 1}
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,8 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
     def sampler(inp) -> tuple[KernelSpec, list[float]]:
         nonlocal table_len
         if inp.name in given:
-            spec = KernelSpec(K.F_GIVEN, (0.0,), np.asarray(given[inp.name], dtype=float), (0,))
+            values = np.asarray(given[inp.name], dtype=float)
+            spec = KernelSpec(K.F_GIVEN, (0.0, float(values.size)), values, (0,))
         else:
             spec = inp.prior.kernel_spec()
         p = list(spec.params)
@@ -185,6 +192,7 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
     live = set(outs) | {named[k] for k in keep}
     if keep_uniforms:
         live |= set(uniforms.values())
+    _check_codes(instrs)
     code, mapping, n_regs = _allocate(instrs, set(consts.values()), live)
     return Program(
         code=code,
@@ -199,6 +207,17 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
         named={k: mapping[v] for k, v in named.items() if k in keep or v in outs},
         uniforms={k: mapping[v] for k, v in uniforms.items()} if keep_uniforms else {},
     )
+
+
+def _check_codes(instrs: list[list[int]]) -> None:
+    """Every opcode, and every sampled family, is one the kernel handles (``_codes.py``)."""
+    for op, _dst, _a, _b, c in instrs:
+        if op not in KNOWN_OPS:
+            raise McsimError(f"internal: opcode {op} is not one of _codes.OP_* "
+                             f"({', '.join(map(str, sorted(KNOWN_OPS)))})")
+        if op in (K.OP_SAMPLE, K.OP_SAMPLE_U) and c not in KNOWN_FAMILIES:
+            raise McsimError(f"internal: distribution family code {c} is not one of "
+                             f"_codes.F_* ({', '.join(map(str, sorted(KNOWN_FAMILIES)))})")
 
 
 def _allocate(instrs: list[list[int]], pinned_consts: set[int],
@@ -247,16 +266,8 @@ def _register_slots(op: int) -> tuple[int, ...]:
         return ()
     if op == K.OP_SAMPLE_U:
         return (1,)
-    return tuple(range(_arity(op)))
+    return tuple(range(_ARITY[op]))
 
 
 def _operands(op: int, a: int, b: int, c: int) -> set[int]:
     return {(a, b, c)[j] for j in _register_slots(op)}
-
-
-def _arity(op: int) -> int:
-    if op in (K.OP_WHERE, K.OP_CLIP):
-        return 3
-    if op in (K.OP_NEG, K.OP_NOT, K.OP_EXP, K.OP_LOG, K.OP_SQRT, K.OP_ABS, K.OP_NDTR):
-        return 1
-    return 2

@@ -20,15 +20,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from . import _codes as C
 from .errors import McsimError
 
-SAMPLERS = C.SAMPLERS
-DEFAULT_REPLICATES = C.DEFAULT_REPLICATES
-MAX_REPLICATES = C.MAX_REPLICATES
+if TYPE_CHECKING:
+    import numpy as np
+
+# The CLI offers these without importing numpy (numpy is imported where a design is built);
+# the kernels never see them, so they stay out of ``_codes.py``.
+SAMPLERS = ("mc", "lhs", "sobol")
+DEFAULT_REPLICATES = 10
+MAX_REPLICATES = 50  # each replicate keeps its own histograms (~7 MB for DeepSeek)
 _KIND = {"mc": C.DESIGN_MC, "lhs": C.DESIGN_LHS, "sobol": C.DESIGN_SOBOL}
 _MAX_REPLICATE = 2**C.SOBOL_BITS  # points per replicate (Sobol' with 32-bit directions)
 
@@ -100,6 +104,8 @@ def design(p: Plan, seed: int, dims: list[int], n_dims: int) -> np.ndarray:
 
     Stream s takes dimension ``dims[s]`` of an ``n_dims``-dimensional Sobol' sequence (its
     input's position in the scenario)."""
+    import numpy as np
+
     head = [_KIND[p.sampler], p.replicate_draws if p.replicated else 0, len(dims)]
     words = [np.asarray(head, dtype=np.uint64)]
     if p.sampler == "sobol" and dims:
@@ -117,20 +123,30 @@ def sobol_scramble(d: int, seed: int, replicate: int) -> tuple[np.ndarray, np.nd
     bits j of ``i ^ (i >> 1)``. scipy has no public accessor for these words (its
     ``fast_forward`` walks every point, minutes for 2**31), so they are read from the
     engine's attributes; ``tests/test_sampling.py`` checks the kernel's points against
-    scipy's ``random`` bit for bit, so a change in scipy cannot pass unnoticed.
+    scipy's ``random`` bit for bit, so a change in scipy cannot pass unnoticed; a scipy
+    without these attributes gets a ``McsimError`` naming its version, not a traceback.
     """
+    import numpy as np
+    import scipy
     from scipy.stats import qmc
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, replicate, 0x50B01]))
     engine = qmc.Sobol(d, scramble=True, bits=C.SOBOL_BITS, rng=rng)
-    directions = np.asarray(engine._sv, dtype=np.uint64)
-    shift = np.asarray(engine._shift, dtype=np.uint64)
-    if directions.shape != (d, C.SOBOL_BITS) or shift.shape != (d,):
-        raise RuntimeError("scipy.stats.qmc.Sobol changed its internals; mcsim's sobol "
-                           "sampler needs updating")
+    try:
+        directions = np.asarray(engine._sv, dtype=np.uint64)
+        shift = np.asarray(engine._shift, dtype=np.uint64)
+        ok = directions.shape == (d, C.SOBOL_BITS) and shift.shape == (d,)
+    except (AttributeError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise McsimError(f"--sampler sobol: scipy {scipy.__version__} changed the internals of "
+                         "scipy.stats.qmc.Sobol that mcsim reads (_sv, _shift); use --sampler "
+                         "lhs, or a scipy that mcsim supports (see pyproject.toml)")
     return shift, directions
 
 
 def mc_design() -> np.ndarray:
     """The design array of plain Monte Carlo (the default of every program)."""
+    import numpy as np
+
     return np.asarray([C.DESIGN_MC, 0, 0], dtype=np.uint64)
