@@ -9,9 +9,11 @@ moments and a fixed-bin histogram per chunk instead of storing the draws. Used b
 
 Correlated inputs (``[[correlations]]``) are drawn as a user of numpy and scipy would build a
 Gaussian copula: correlated standard normals from the Cholesky factor, ``scipy.special.ndtr``
-to uniforms, then each prior's inverse CDF (``betaincinv`` for PERT and beta, the fastest
-scipy has; numpy has no sampler that takes given uniforms). So both baselines compute the same
-model as mcsim, correlations included.
+to uniforms, then each prior's inverse CDF (numpy has no sampler that takes given uniforms).
+The plain baseline calls scipy's exact inverse (``betaincinv`` for PERT and beta); the tuned one
+interpolates a table of it with ``np.interp`` (4,097 knots, built once: ~50x faster, and less
+accurate in the tails than mcsim's tables, so it flatters the baseline). So both baselines
+compute the same model as mcsim, correlations included.
 """
 
 from __future__ import annotations
@@ -70,11 +72,15 @@ def draw_inputs(scenario: Scenario, rng: np.random.Generator, n: int) -> dict[st
 
 
 def draw_group(group: Group, priors: dict[str, Distribution], rng: np.random.Generator,
-               n: int) -> dict[str, np.ndarray]:
-    """Correlated inputs: normals through the copula's Cholesky factor, then inverse CDFs."""
+               n: int, tables: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+               ) -> dict[str, np.ndarray]:
+    """Correlated inputs: normals through the copula's Cholesky factor, then inverse CDFs
+    (interpolated in ``tables`` where one is given)."""
     z = rng.standard_normal((n, len(group.inputs))) @ np.asarray(group.cholesky).T
     u = special.ndtr(z)
-    return {name: _inverse_cdf(priors[name], u[:, k]) for k, name in enumerate(group.inputs)}
+    tables = tables or {}
+    return {name: np.interp(u[:, k], *tables[name]) if name in tables
+            else _inverse_cdf(priors[name], u[:, k]) for k, name in enumerate(group.inputs)}
 
 
 def _inverse_cdf(prior: Distribution, u: np.ndarray) -> np.ndarray:
@@ -82,6 +88,12 @@ def _inverse_cdf(prior: Distribution, u: np.ndarray) -> np.ndarray:
         a, b, lo, width = _beta_form(prior)
         return lo + width * special.betaincinv(a, b, u)
     return prior.ppf(u)
+
+
+def _inverse_cdf_table(prior: Distribution) -> tuple[np.ndarray, np.ndarray]:
+    """Knots of a bounded prior's inverse CDF for ``np.interp`` (the tuned baseline)."""
+    u = np.linspace(0.0, 1.0, 4097)
+    return u, _inverse_cdf(prior, u)
 
 
 def _beta_form(prior: Distribution) -> tuple[float, float, float, float]:
@@ -181,6 +193,8 @@ def _apply(ufunc, args: list, env: dict, pool: list[np.ndarray], out: np.ndarray
 def _tuned_worker(scenario: Scenario, rng: np.random.Generator, chunks: int, edges: dict):
     grouped = {name for g in scenario.groups for name in g.inputs}
     priors = {i.name: i.prior for i in scenario.inputs}
+    tables = {name: _inverse_cdf_table(priors[name]) for name in grouped
+              if priors[name].family in ("pert", "beta", "uniform", "triangular")}
     buf = {i.name: np.empty(CHUNK) for i in scenario.inputs}
     buf.update({n: np.empty(CHUNK) for n, _ in scenario.derived})
     outs = {o.name: np.empty(CHUNK) for o in scenario.outputs}
@@ -194,7 +208,7 @@ def _tuned_worker(scenario: Scenario, rng: np.random.Generator, chunks: int, edg
                 if inp.name not in grouped:
                     _draw_into(inp.prior, rng, buf[inp.name])
             for group in scenario.groups:
-                for name, values in draw_group(group, priors, rng, CHUNK).items():
+                for name, values in draw_group(group, priors, rng, CHUNK, tables).items():
                     buf[name][:] = values
             for name, formula in scenario.derived:
                 _eval_into(formula.tree, buf, pool, buf[name])

@@ -244,7 +244,7 @@ def bench_text(table: pd.DataFrame, width: int | None = None) -> str:
             continue
         ratio = "" if pd.isna(r.vs_numpy_tuned) else f"{r.vs_numpy_tuned:.1f}x"
         rows.append([f"{r.case} ({r.impl})", f"{int(r.draws):,}", str(int(r.threads)),
-                     f"{r.seconds:.3f}", f"{r.draws_per_second / 1e6:.2f}",
+                     f"{r.seconds:.3f}", f"{r.draws_per_second / 1e6:.3g}",
                      f"{r.ns_per_input_sample_per_core:.1f}", ratio, ""])
     return _table(["case", "draws", "threads", "seconds", "Mdraws/s", "ns/input-sample/core",
                    "vs numpy tuned", "peak RSS MiB"], rows, {1, 2, 3, 4, 5, 6, 7}, width)
