@@ -297,6 +297,128 @@ def bench(sizes, repeats, numpy_draws, no_numpy, no_families, no_process, save_d
         click.echo(f"\nappended to {suite.append_history(suite.record(table), folder)}")
 
 
+_force = click.option("--force", is_flag=True,
+                      help="allow a grid of more than 10,000 points")
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+@click.option("--set", "set_axes", multiple=True, metavar="NAME=VALUES",
+              help="hold an input at each value: a list 0,10000,30000, a range 0:50000:11 "
+                   "(11 values) or log:1000:64000:7 (repeatable: a grid)")
+@click.option("--scale", "scale_axes", multiple=True, metavar="NAME=VALUES",
+              help="multiply an input's prior by each factor, keeping its uncertainty, "
+                   "e.g. 0.5:2:7 (repeatable)")
+@click.option("--output", "-o", "outputs", multiple=True,
+              help="an output to report (repeatable; default: the claimed outputs that the "
+                   "swept inputs move)")
+@click.option("--claim", default=None,
+              help="the claim whose P(true > claimed) a two-input heatmap shows "
+                   "(default: the first on the first output)")
+@click.option("--draws", "-n", type=_Count(), default="1M", show_default=True,
+              help="draws per point")
+@_seed("random seed, the same at every point (printed when not given)")
+@_ci
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="results folder for sweep.csv and sweep.png "
+                   "(default results/<scenario>-sweep-<UTC time>/)")
+@click.option("--no-plot", is_flag=True, help="write no chart (matplotlib not needed)")
+@_force
+@_threads()
+@_repair
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+def sweep(scenario, set_axes, scale_axes, outputs, claim, draws, seed, ci, out, no_plot, force,
+          threads, repair_correlations, quiet) -> None:
+    """Run SCENARIO at each value of one or two inputs, with common random numbers: every
+    point has the same seed, and every other input the same draws."""
+    from . import engine, export, render
+    from . import sweep as sw
+    from .reduce import check_level
+    from .scenario import load_scenario
+
+    level = check_level(ci)
+    if not no_plot:
+        from .plot import require_matplotlib
+
+        require_matplotlib()
+    sc = load_scenario(scenario, repair=repair_correlations)
+    axes = [sw.parse_axis(t, "set") for t in set_axes] + [sw.parse_axis(t, "scale")
+                                                          for t in scale_axes]
+    for name in outputs:
+        sc.output(name)
+    if claim is not None:
+        sw.find_claim(sc, claim)
+    folder = export.check_results_dir(out) if out else None
+    seed = engine.new_seed() if seed is None else seed
+
+    def warn(message: str) -> None:
+        click.echo(message, err=True)
+
+    with _progress_bar(sw.grid_size(axes), quiet) as progress:
+        result = sw.sweep(sc, axes, output=outputs or None, draws=draws, seed=seed, ci=level,
+                          threads=threads, force=force, warn=warn, progress=progress)
+    files: dict[str, str | bytes] = {"sweep.csv": result.to_frame().to_csv(index=False)}
+    if not no_plot:
+        from .plot import figure_bytes, sweep_figure
+
+        files["sweep.png"] = figure_bytes(sweep_figure(result, claim=claim), "png", tight=True)
+    folder = export.write_folder(folder or export.default_out_dir(f"{sc.name}-sweep"), files)
+    click.echo(f"{render.scenario_label(sc)}: seed {seed}, {draws:,} draws at each of "
+               f"{len(result.points)} points, {result.wall_seconds:.2f} s "
+               f"({result.cpu_seconds:.2f} s CPU)")
+    click.echo()
+    click.echo(render.sweep_text(result, render.terminal_width()))
+    click.echo(f"\nwrote {folder}/{', '.join(files)}")
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+@click.option("--claim", required=True, help="the claim to put at the target")
+@click.option("--vary", "inputs", multiple=True, required=True, metavar="INPUT",
+              help="the input to solve for (repeatable: each on its own, a break-even table)")
+@click.option("--percentile", type=float, default=None,
+              help="the percentile of its output the claim should sit at  [default: 50]")
+@click.option("--exceed", type=float, default=None,
+              help="instead: the probability that the truth exceeds the claim, e.g. 0.5")
+@click.option("--range", "bracket", default=None, metavar="LO:HI",
+              help="search only here (default: the prior's range, widened until the claim "
+                   "crosses the target)")
+@click.option("--scale", "scale", is_flag=True,
+              help="solve for a factor on the input's prior (uncertainty kept), not a value")
+@click.option("--draws", "-n", type=_Count(), default="1M", show_default=True,
+              help="draws per simulation")
+@_seed("random seed of every simulation (printed when not given)")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="write the break-even table here")
+@_threads()
+@_repair
+def solve(scenario, claim, inputs, percentile, exceed, bracket, scale, draws, seed, csv_path,
+          threads, repair_correlations) -> None:
+    """Find the value of an input at which a claim of SCENARIO sits at a percentile of its
+    output (default: the median), on common-random-number simulations."""
+    from pathlib import Path
+
+    from . import engine, export, render
+    from . import sweep as sw
+    from .scenario import load_scenario
+
+    sc = load_scenario(scenario, repair=repair_correlations)
+    if csv_path:
+        export.check_out_dir(Path(csv_path).parent, "--csv")
+    seed = engine.new_seed() if seed is None else seed
+    result = sw.solve(sc, claim, inputs, percentile=percentile, exceed=exceed,
+                      how="scale" if scale else "set",
+                      bracket=sw.parse_range(bracket) if bracket else None, draws=draws,
+                      seed=seed, threads=threads)
+    claimed = sc.output(result.output)
+    click.echo(f"{render.scenario_label(sc)}: seed {seed}; {result.claim} "
+               f"({result.output} = {result.claimed:g} {claimed.unit}) at {result.goal}:")
+    for line in result.lines():
+        click.echo(f"  {line}")
+    if csv_path:
+        click.echo(f"wrote {export.write_csv(result.to_frame(), csv_path)}")
+
+
 @cli.command("scenarios")
 def list_scenarios() -> None:
     """List the built-in scenarios."""

@@ -49,7 +49,7 @@ CHARTS = "charts"  # the subfolder of a results folder that holds run --plot's c
 # What mcsim writes into a results folder (run and report). A folder holding anything else is
 # not replaced: it is someone's, and replacing a folder removes what it held.
 RESULT_NAMES = frozenset({"summary.csv", "claims.csv", "manifest.json", "index.html",
-                          "comparison.csv", CHARTS})
+                          "comparison.csv", "sweep.csv", "sweep.png", CHARTS})
 LOCK_WAIT_SECONDS = 60.0  # how long a writer waits for another one to finish
 TEST_HOOK = "MCSIM_TEST_EXPORT"  # see _test_step; read by this module only
 _HELD_SIGNALS = tuple(getattr(signal, s) for s in ("SIGINT", "SIGTERM", "SIGHUP")

@@ -7,6 +7,7 @@
   simulations (scenarios drawn with the same seed) are overlaid on one axis.
 - ``exceedance_figure``: P(output > x), with the claims and their exceedance probabilities.
 - ``tornado_figure``: the sensitivity tornado of one output.
+- ``sweep_figure``: a sweep's median and band against one input, or a P(exceed) heatmap.
 - ``output_charts``: every output's charts as image bytes (for ``run --plot`` and the report).
 """
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from .engine import Simulation
     from .histogram import Histogram
     from .sensitivity import Tornado
+    from .sweep import Sweep
 
 FORMATS = {".png", ".svg", ".pdf"}
 FIGSIZE = (8.0, 4.5)  # inches; at DPI this is a 960 x 540 pixel PNG
@@ -419,6 +421,65 @@ def tornado_chart(tor: Tornado, path: str | Path, top: int = 15) -> Path:
         return _save(fig, Path(path))
     finally:
         plt.close(fig)
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+def sweep_figure(sw: Sweep, output: str | None = None, claim: str | None = None):
+    """A sweep's chart. One input: ``output``'s median against the input, its credible
+    interval as a band, the mean dashed and the claims on it as lines. Two inputs: a heatmap
+    of P(true > claimed) of ``claim`` (default: the first on the output), 50% contoured."""
+    plt = _pyplot()
+    output = output or sw.outputs[0]
+    out = sw.scenario.output(output)
+    frame = sw.to_frame()
+    rows = frame[frame["output"] == output]
+    axes = sw.axes
+    title = f"{sw.scenario.name}: {sw.draws:,} draws per point, seed {sw.seed}"
+    with plt.rc_context(_STYLE):
+        fig, ax = _figure(plt)
+        if len(axes) == 1:
+            x = np.asarray(axes[0].values)
+
+            def stat(name: str) -> np.ndarray:
+                return rows[rows["statistic"] == name]["value"].to_numpy()
+
+            ax.fill_between(x, stat("ci_low"), stat("ci_high"), color=SERIES_COLOURS[0],
+                            alpha=0.2, label=f"{100 * sw.ci:g}% interval")
+            ax.plot(x, stat("median"), color=SERIES_COLOURS[0], marker="o", markersize=3,
+                    label="median")
+            ax.plot(x, stat("mean"), color=SERIES_COLOURS[0], linestyle="--", linewidth=0.8,
+                    label="mean")
+            for k, c in enumerate(c for c in sw.scenario.claims if c.output == output):
+                ax.axhline(c.value, color=CLAIM_COLOURS[k % len(CLAIM_COLOURS)],
+                           linestyle=":", linewidth=1, label=f"{c.name} ({c.value:g})")
+            if axes[0].log:
+                ax.set_xscale("log")
+            ax.set_xlabel(axes[0].column)
+            ax.set_ylabel(f"{output} ({out.unit})" if out.unit else output)
+            ax.legend(fontsize=8)
+            ax.set_title(f"{out.label}\n{title}", fontsize=10)
+        else:
+            names = [c.name for c in sw.scenario.claims if c.output == output]
+            if not names:
+                raise McsimError(f"sweep chart: {output} has no claim to map P(exceed) of")
+            name = claim or names[0]
+            pick = rows[(rows["claim"] == name) & (rows["statistic"] == "p_exceed")]
+            grid = pick["value"].to_numpy().reshape(len(axes[0].values), len(axes[1].values))
+            x, y = np.asarray(axes[0].values), np.asarray(axes[1].values)
+            mesh = ax.pcolormesh(x, y, grid.T, shading="nearest", cmap="viridis",
+                                 vmin=0, vmax=1)
+            if min(grid.shape) > 1:
+                ax.contour(x, y, grid.T, levels=[0.5], colors="white", linewidths=1)
+            fig.colorbar(mesh, ax=ax, label=f"P({output} > {name})")
+            for axis, set_scale in ((axes[0], ax.set_xscale), (axes[1], ax.set_yscale)):
+                if axis.log:
+                    set_scale("log")
+            ax.set_xlabel(axes[0].column)
+            ax.set_ylabel(axes[1].column)
+            ax.set_title(f"P(true > claimed) of {name}; white: 50%\n{title}", fontsize=10)
+    return fig
 
 
 # ---------------------------------------------------------------- every output's charts

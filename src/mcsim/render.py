@@ -271,3 +271,29 @@ def correlations_text(table: pd.DataFrame, repairs: tuple = (),
     lines += [_wrap(f"note: repaired {r.a} ~ {r.b}: {r.requested:+.3f} -> {r.repaired:+.3f} "
                     "(nearest valid correlation matrix)", width) for r in repairs]
     return "\n".join(lines)
+
+
+def sweep_text(sw, width: int | None = None) -> str:
+    """A sweep as one table per output: a row per point with the output's median, interval
+    and mean, and each claim's percentile and P(true > claimed)."""
+    blocks = []
+    inputs = [a.column for a in sw.axes]
+    for name in sw.outputs:
+        out = sw.scenario.output(name)
+        claims = [c for c in sw.scenario.claims if c.output == name]
+        rows = []
+        for pt in sw.points:
+            s = pt.summary.set_index("output").loc[name]
+            cl = pt.claims.set_index("claim")
+            rows.append([*(f"{v:,.6g}" for _, _, v in pt.moves),
+                         format_value(s["median"], out.unit),
+                         f"{format_value(s.ci_low, out.unit)} to "
+                         f"{format_value(s.ci_high, out.unit)}",
+                         format_value(s["mean"], out.unit),
+                         *(f"{format_percent(cl.loc[c.name, 'percentile'] / 100)} / "
+                           f"{format_percent(cl.loc[c.name, 'p_exceed'])}" for c in claims)])
+        header = [*inputs, "median", f"{100 * sw.ci:g}% interval", "mean",
+                  *(f"{c.name} pct / P(>)" for c in claims)]
+        blocks.append(_wrap(f"{out.label} ({name})", width) + "\n"
+                      + _table(header, rows, set(range(len(header))), width))
+    return "\n\n".join(blocks)
