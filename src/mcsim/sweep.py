@@ -245,7 +245,7 @@ def sweep(scenario: Scenario, set: Sequence[Axis | str] = (), scale: Sequence[Ax
     if not axes:
         raise McsimError("sweep: give at least one input to move (--set or --scale)")
     for a in axes:
-        check_axis(scenario, a, warn)
+        check_axis(scenario, a)
     names = [a.input for a in axes]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -254,6 +254,8 @@ def sweep(scenario: Scenario, set: Sequence[Axis | str] = (), scale: Sequence[Ax
     if size > MAX_POINTS and not force:
         raise McsimError(f"sweep: the grid has {size:,} points, over {MAX_POINTS:,}; use fewer "
                          "values, or --force")
+    for a in axes:  # no warning before a refusal
+        check_axis(scenario, a, warn)
     level = check_level(ci)
     outputs = (moved_outputs(scenario, names) if output is None
                else (output,) if isinstance(output, str) else tuple(output))
