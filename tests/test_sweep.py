@@ -83,6 +83,19 @@ def test_a_held_input_equals_that_input_as_a_constant_bit_for_bit(tmp_path):
         pd.testing.assert_frame_equal(pt.claims, audit_claims(sim), check_exact=True)
 
 
+@pytest.mark.parametrize("axis", ["price=25000,30000", "power=1.5,3", "price.scale"])
+def test_a_point_lowered_once_equals_the_scenario_compiled_there(tmp_path, axis):
+    """The sweep writes each point's value into one program (a constant register, or the
+    sampler of a correlated input): the same as compiling the scenario at that point."""
+    sc = fleet(tmp_path)
+    how, text = ("scale", "price=0.5,2") if axis == "price.scale" else ("set", axis)
+    sw = S.sweep(sc, **{how: [text]}, output="total", draws=70_000, seed=2)
+    for pt in sw.points:
+        (name, _, value), = pt.moves
+        sim = simulate(S.at(sc.only("total"), {name: (how, value)}), 70_000, seed=2)
+        pd.testing.assert_frame_equal(pt.summary, summarize(sim, 0.9), check_exact=True)
+
+
 @settings(max_examples=8, deadline=None)
 @given(start=st.floats(1000, 30000), steps=st.lists(st.floats(0.001, 0.2), min_size=2,
                                                      max_size=4))

@@ -2,7 +2,8 @@
 
 Cases: the DeepSeek scenario, a synthetic 14-input scenario, and one input of each family
 alone, at each draw count and thread count asked for; the plain and tuned numpy versions of
-the two scenarios side by side; a cold start (empty kernel cache) and a warm
+the two scenarios side by side; a 21-point sweep of DeepSeek (points per second, and the
+fixed cost per point); a cold start (empty kernel cache) and a warm
 ``mcsim run --draws 10M`` as whole processes with their peak RSS. Timings are medians of
 ``repeats`` runs, warm unless said otherwise. Results append to ``results.jsonl`` with the
 machine, the commit and the versions, so the history of samples per second stays in the repo.
@@ -138,9 +139,36 @@ def time_process(draws: str, cold: bool, repeats: int = 1) -> dict:
             "peak_rss_mib": max(r for _, r in runs)}
 
 
+SWEEP_POINTS = 21
+SWEEP_INPUT, SWEEP_OUTPUT = "h20_count", "ratio_server_tco_to_6m"
+
+
+def time_sweep(draws: int, threads: int, repeats: int, points: int = SWEEP_POINTS) -> dict:
+    """A DeepSeek sweep of the H20 count over ``points`` points, ``draws`` each: its points
+    per second, and the fixed cost per point (compiling, pilot, reductions, summary) from a
+    line through the time per point at ``PILOT_DRAWS`` draws and at ``draws``."""
+    from .engine import PILOT_DRAWS
+    from .sweep import Axis, sweep
+
+    sc = load_scenario()
+    axis = Axis(SWEEP_INPUT, "set", tuple(np.linspace(0, 50_000, points)))
+
+    def per_point(n: int) -> float:
+        return _median_seconds(lambda: sweep(sc, [axis], output=SWEEP_OUTPUT, draws=n, seed=1,
+                                             threads=threads), repeats) / points
+
+    small, big = per_point(PILOT_DRAWS), per_point(draws)
+    per_draw = (big - small) / (draws - PILOT_DRAWS) if draws > PILOT_DRAWS else 0.0
+    return {"case": f"deepseek sweep {SWEEP_INPUT} x{points}", "impl": "sweep",
+            "draws": draws * points, "threads": threads, "seconds": big * points,
+            "inputs": _sampled(sc), "points_per_second": 1 / big,
+            "fixed_seconds_per_point": small - PILOT_DRAWS * per_draw}
+
+
 def run_suite(sizes: tuple[int, ...] = (1_000_000, 10_000_000), repeats: int = 3,
               numpy_draws: int | None = 10_000_000, families: bool = True,
-              processes: bool = True, process_draws: str = "10M") -> pd.DataFrame:
+              processes: bool = True, process_draws: str = "10M",
+              sweeps: bool = True) -> pd.DataFrame:
     """Every benchmark case as a row: seconds, draws per second, ns per input-sample per core."""
     threads = sorted({1, numba.config.NUMBA_NUM_THREADS})
     cases = [load_scenario(), synthetic()]
@@ -153,6 +181,8 @@ def run_suite(sizes: tuple[int, ...] = (1_000_000, 10_000_000), repeats: int = 3
         if numpy_draws:
             rows.append(time_numpy(sc, numpy_draws, tuned=False, threads=1))
             rows.append(time_numpy(sc, numpy_draws, tuned=True, threads=max(threads)))
+    if sweeps:
+        rows.append(time_sweep(min(sizes), max(threads), repeats))
     if families:
         for family in SINGLE_FAMILY:
             for n in sizes:

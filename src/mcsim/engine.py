@@ -245,7 +245,8 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
              threads: int | None = None, batch_tiles: int | None = None,
              progress: Progress | None = None,
              stop: Callable[[Simulation], bool] | None = None,
-             sampler: str = "mc", replicates: int | None = None) -> Simulation:
+             sampler: str = "mc", replicates: int | None = None,
+             program: Program | None = None) -> Simulation:
     """Draw ``draws`` scenarios and reduce every output as they stream past.
 
     ``batch_tiles`` (tiles of 65,536 draws per kernel call) sets how often ``progress`` is
@@ -257,6 +258,9 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
     ``sampler`` is ``mc`` (plain Monte Carlo), ``lhs`` or ``sobol``; the last two run
     ``replicates`` independent designs (``sampling.plan`` rounds ``draws`` to fit) and keep
     each replicate's reductions, from which the standard errors are measured.
+
+    ``program`` is ``scenario`` already lowered for ``seed`` (a sweep lowers it once and
+    changes only its constants from point to point).
     """
     _check_draws(draws)
     seed = new_seed() if seed is None else seed
@@ -264,7 +268,8 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
         raise McsimError(f"seed: must be a whole number >= 0 (got {seed!r})")
     design = sampling.plan(sampler, draws, replicates, auto_stop=stop is not None)
     t0 = time.perf_counter()
-    prog = _with_design(compile_program(scenario, int(seed)), design, int(seed), scenario)
+    prog = _with_design(program or compile_program(scenario, int(seed)), design, int(seed),
+                        scenario)
     with using_threads(threads) as n_threads:
         kernel_seconds = _ready_kernels(prog, n_threads)
         layouts, shifts = _pilot(prog, min(design.draws, PILOT_DRAWS), n_threads)

@@ -24,9 +24,10 @@ import pandas as pd
 from . import engine
 from .distributions import Distribution, constant
 from .errors import McsimError, did_you_mean
-from .formula import Formula, Name, Node, Num, Op
+from .formula import Formula, Name, Node, Op
+from .program import Program, compile_program
 from .reduce import audit_claims, check_level, quantile_se, summarize
-from .scenario import Scenario
+from .scenario import Input, Scenario
 
 MAX_POINTS = 10_000  # a larger grid needs force=True (--force)
 HOW = ("set", "scale")  # hold an input at a value; multiply its prior by a factor
@@ -131,19 +132,28 @@ def check_axis(scenario: Scenario, axis: Axis, warn: Warn | None = None) -> None
              f"support, kept ({where}; e.g. {outside[0]:g})")
 
 
+def knob(name: str, how: str) -> str:
+    """The constant input that holds an axis's value: the input itself when held, else its
+    scale factor (``_scale_<name>``, an input no scenario file can name)."""
+    return name if how == "set" else f"_scale_{name}"
+
+
 def at(scenario: Scenario, moves: Mapping[str, tuple[str, float]]) -> Scenario:
     """``scenario`` with each input of ``moves`` held at a value (``("set", v)``: its prior
-    becomes ``constant(v)``) or scaled (``("scale", f)``: every use of it becomes ``f * x``).
-    Streams are keyed by input names, which do not change: the other draws stay the same."""
-    inputs = tuple(replace(i, prior=constant(float(moves[i.name][1])))
+    becomes ``constant(v)``) or scaled (``("scale", f)``: every use of it becomes ``x * f``,
+    ``f`` a constant input). Streams are keyed by input names, which do not change: the
+    other inputs' draws stay the same."""
+    inputs = tuple(replace(i, prior=constant(moves[i.name][1]))
                    if moves.get(i.name, ("", 0.0))[0] == "set" else i for i in scenario.inputs)
-    factors = {name: f for name, (how, f) in moves.items() if how == "scale"}
+    factors = {name: knob(name, how) for name, (how, _) in moves.items() if how == "scale"}
     if not factors:
         return replace(scenario, inputs=inputs)
+    inputs += tuple(Input(factors[name], constant(f), "x", "sweep")
+                    for name, (how, f) in moves.items() if how == "scale")
 
     def scaled(node: Node) -> Node:
         if isinstance(node, Name) and node.id in factors:
-            return Op("mul", (node, Num(float(factors[node.id]))))
+            return Op("mul", (node, Name(factors[node.id])))
         if isinstance(node, Op):
             return Op(node.name, tuple(scaled(a) for a in node.args))
         return node
@@ -155,6 +165,45 @@ def at(scenario: Scenario, moves: Mapping[str, tuple[str, float]]) -> Scenario:
                    derived=tuple((n, rewrite(f)) for n, f in scenario.derived),
                    outputs=tuple(replace(o, formula=rewrite(o.formula))
                                  for o in scenario.outputs))
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """A scenario lowered once for a sweep: each point only writes its values into the
+    program's constants (or, for a correlated input, its sampler's parameters).
+
+    The values sit where ``compile_program`` puts a constant input, so a point's program
+    computes what the scenario ``at`` that point would compile to, bit for bit."""
+
+    program: Program
+    const_slots: tuple[tuple[int, int], ...]  # (axis, index into const_vals)
+    param_slots: tuple[tuple[int, int], ...]  # (axis, index into params)
+
+    @classmethod
+    def build(cls, base: Scenario, axes: Sequence[Axis], seed: int) -> Lowered:
+        # a distinct NaN per axis: never equal to a literal, nor to each other, so no
+        # register is shared with another constant
+        placeholders = {a.input: (a.how, float("nan")) for a in axes}
+        knobs = tuple(knob(a.input, a.how) for a in axes)
+        prog = compile_program(at(base, placeholders), seed, keep=knobs)
+        consts, params = [], []
+        for k, name in enumerate(knobs):
+            reg = prog.named[name]
+            hit = np.flatnonzero(prog.const_regs == reg)
+            if hit.size:
+                consts.append((k, int(hit[0])))
+            else:  # a correlated input, drawn as a constant: uniform(value, width 0)
+                row = prog.code[np.flatnonzero(prog.code[:, 1] == reg)[-1]]
+                params.append((k, int(row[2])))
+        return cls(prog, tuple(consts), tuple(params))
+
+    def at(self, values: Sequence[float]) -> Program:
+        const_vals, params = self.program.const_vals.copy(), self.program.params.copy()
+        for k, i in self.const_slots:
+            const_vals[i] = values[k]
+        for k, i in self.param_slots:
+            params[i] = values[k]
+        return replace(self.program, const_vals=const_vals, params=params)
 
 
 def moved_outputs(scenario: Scenario, inputs: Sequence[str]) -> tuple[str, ...]:
@@ -263,9 +312,10 @@ def sweep(scenario: Scenario, set: Sequence[Axis | str] = (), scale: Sequence[Ax
     seed = engine.new_seed() if seed is None else seed
     t0, c0 = time.perf_counter(), time.process_time()
     points = []
+    lowered = Lowered.build(base, axes, int(seed))
     for values in product(*(a.values for a in axes)):
-        moves = {a.input: (a.how, v) for a, v in zip(axes, values, strict=True)}
-        sim = engine.simulate(at(base, moves), draws, seed=seed, threads=threads)
+        sim = engine.simulate(base, draws, seed=seed, threads=threads,
+                              program=lowered.at(values))
         points.append(Point(tuple((a.input, a.how, v) for a, v in zip(axes, values,
                                                                         strict=True)),
                             summarize(sim, level), audit_claims(sim), sim.wall_seconds))
@@ -452,11 +502,12 @@ def _solve_one(base: Scenario, claim, name: str, how: str, q: float, target: str
     if given is None:
         lo, hi = _default_bracket(prior, how)
     runs: dict[float, engine.Simulation] = {}
+    lowered = Lowered.build(base, [Axis(name, how, ())], seed)
 
     def run(x: float) -> engine.Simulation:
         if x not in runs:
-            runs[x] = engine.simulate(at(base, {name: (how, x)}), draws, seed=seed,
-                                      threads=threads)
+            runs[x] = engine.simulate(base, draws, seed=seed, threads=threads,
+                                      program=lowered.at([x]))
         return runs[x]
 
     def gap(x: float) -> float:
