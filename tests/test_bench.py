@@ -17,8 +17,11 @@ def test_suite_runs_at_tiny_sizes_and_records_history(tmp_path):
     cases = set(table["case"])
     assert {"deepseek", "synthetic14"} <= cases
     assert {f"family-{f}" for f in bench.SINGLE_FAMILY} <= cases
-    assert {"mcsim", "numpy plain", "numpy tuned"} <= set(table["impl"])
+    assert {"mcsim", "numpy plain", "numpy tuned", "sweep"} <= set(table["impl"])
     assert np.all(table["draws_per_second"] > 0)
+    swept = table[table["impl"] == "sweep"].iloc[0]
+    assert swept["draws"] == 21 * 5_000 and swept["points_per_second"] > 0
+    assert swept["fixed_seconds_per_point"] == 1 / swept["points_per_second"]  # all pilot
     assert len(bench.synthetic().inputs) == 14
     bench.append_history(bench.record(table, commit="test"), tmp_path)
     bench.append_history(bench.record(table, commit="test2"), tmp_path)
@@ -44,8 +47,8 @@ def test_numpy_baselines_agree_with_mcsim():
 
 
 def test_bench_history_command(tmp_path, monkeypatch, capsys):
-    bench.append_history(bench.record(bench.run_suite((2_000,), 1, None, False, False),
-                                      commit="abc"), tmp_path)
+    bench.append_history(bench.record(bench.run_suite((2_000,), 1, None, False, False,
+                                                      sweeps=False), commit="abc"), tmp_path)
     code, out, _ = run_main(["bench", "--history", "--save", str(tmp_path)], monkeypatch, capsys)
     assert code == 0 and "abc" in out
 
@@ -84,7 +87,8 @@ def test_bench_command_prints_sane_figures_and_appends_only_where_told(tmp_path,
     saved = tmp_path / "saved" / bench.HISTORY_FILE
     assert f"appended to {saved}" in out
     record = json.loads(saved.read_text().splitlines()[-1])
-    assert record["mcsim"] == __version__ and len(record["rows"]) == 8
+    assert record["mcsim"] == __version__ and len(record["rows"]) == 9
+    assert "sweep deepseek h20_count x21: " in out and " points/s, fixed " in out
     code, out, err = run_main(args, monkeypatch, capsys)  # no --save, no benchmarks/results
     assert code == 0 and "appended" not in out and sorted(tmp_path.iterdir()) == [
         tmp_path / "saved"]

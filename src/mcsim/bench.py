@@ -157,12 +157,16 @@ def time_sweep(draws: int, threads: int, repeats: int, points: int = SWEEP_POINT
         return _median_seconds(lambda: sweep(sc, [axis], output=SWEEP_OUTPUT, draws=n, seed=1,
                                              threads=threads), repeats) / points
 
-    small, big = per_point(PILOT_DRAWS), per_point(draws)
-    per_draw = (big - small) / (draws - PILOT_DRAWS) if draws > PILOT_DRAWS else 0.0
-    return {"case": f"deepseek sweep {SWEEP_INPUT} x{points}", "impl": "sweep",
+    big = per_point(draws)
+    if draws > PILOT_DRAWS:
+        small = per_point(PILOT_DRAWS)
+        fixed = small - PILOT_DRAWS * (big - small) / (draws - PILOT_DRAWS)
+    else:  # a point no larger than the pilot: all of it is the fixed cost
+        fixed = big
+    return {"case": f"sweep deepseek {SWEEP_INPUT} x{points}", "impl": "sweep",
             "draws": draws * points, "threads": threads, "seconds": big * points,
             "inputs": _sampled(sc), "points_per_second": 1 / big,
-            "fixed_seconds_per_point": small - PILOT_DRAWS * per_draw}
+            "fixed_seconds_per_point": fixed}
 
 
 def run_suite(sizes: tuple[int, ...] = (1_000_000, 10_000_000), repeats: int = 3,

@@ -269,13 +269,14 @@ def _percentiles(text: str) -> tuple[float, float]:
               help="draws for the numpy baselines")
 @click.option("--no-numpy", is_flag=True, help="skip the numpy baselines")
 @click.option("--no-families", is_flag=True, help="skip the one-family cases")
+@click.option("--no-sweep", is_flag=True, help="skip the 21-point DeepSeek sweep")
 @click.option("--no-process", is_flag=True,
               help="skip the whole-process cold and warm `mcsim run` timings")
 @click.option("--save", "save_dir", type=click.Path(file_okay=False), default=None,
               help="append the results here (default: benchmarks/results if it exists)")
 @click.option("--history", "show_history", is_flag=True,
               help="show the recorded history instead of running")
-def bench(sizes, repeats, numpy_draws, no_numpy, no_families, no_process, save_dir,
+def bench(sizes, repeats, numpy_draws, no_numpy, no_families, no_sweep, no_process, save_dir,
           show_history) -> None:
     """Measure draws per second (mcsim against numpy) and keep the history."""
     from pathlib import Path
@@ -291,7 +292,7 @@ def bench(sizes, repeats, numpy_draws, no_numpy, no_families, no_process, save_d
     counts = tuple(parse_count(s, "--draws") for s in sizes.split(","))
     table = suite.run_suite(counts, repeats, None if no_numpy else numpy_draws,
                             not no_families, not no_process,
-                            process_draws=f"{max(counts):d}")
+                            process_draws=f"{max(counts):d}", sweeps=not no_sweep)
     click.echo(bench_text(table, terminal_width()))
     if save_dir or folder.is_dir():
         click.echo(f"\nappended to {suite.append_history(suite.record(table), folder)}")

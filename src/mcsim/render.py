@@ -243,7 +243,11 @@ def bench_text(table: pd.DataFrame, width: int | None = None) -> str:
                          f"{r.peak_rss_mib:.0f}"])
             continue
         ratio = "" if pd.isna(r.vs_numpy_tuned) else f"{r.vs_numpy_tuned:.1f}x"
-        rows.append([f"{r.case} ({r.impl})", f"{int(r.draws):,}", str(int(r.threads)),
+        case = f"{r.case} ({r.impl})"
+        if r.impl == "sweep":
+            case = (f"{r.case}: {r.points_per_second:.2f} points/s, fixed "
+                    f"{1e3 * r.fixed_seconds_per_point:.0f} ms/point")
+        rows.append([case, f"{int(r.draws):,}", str(int(r.threads)),
                      f"{r.seconds:.3f}", f"{r.draws_per_second / 1e6:.3g}",
                      f"{r.ns_per_input_sample_per_core:.1f}", ratio, ""])
     return _table(["case", "draws", "threads", "seconds", "Mdraws/s", "ns/input-sample/core",
