@@ -476,3 +476,24 @@ def test_citations_link_to_the_bibliography_and_claims_show_their_scope(files, t
     assert '<section id="sources">' in text
     page = _Page(text)
     assert "capex only" in text and page.tags >= {"cite"}
+
+
+def test_a_sweep_adds_a_section_with_the_sweep_s_numbers(files, tmp_path, monkeypatch,
+                                                          capsys):
+    from mcsim.report import build_report
+    from mcsim.sweep import sweep
+
+    sc = load_scenario(files[0])
+    report = build_report([sc], draws=20_000, seed=SEED, tornado_outputs=["ratio"],
+                          tornado_draws=10_000, sweeps=["gpus=500,1500"])
+    text = report.html
+    assert '<section id="sweeps">' in text and 'data-kind="sweep"' in text
+    sw = sweep(sc, set=["gpus=500,1500"], draws=10_000, seed=SEED)
+    for pt in sw.points:  # each point's median and P(exceed) of the first output's claims
+        st = pt.summary.iloc[0]
+        assert format_value(st["median"], sc.output(st["output"]).unit) in text
+    assert report.manifest["report"]["sweeps"] == [
+        {"input": "gpus", "values": [500.0, 1500.0], "draws": 10_000}]
+    code, _, err = run_main(["report", str(files[0]), "-n", "2k", "-q", "--sweep", "gpu=1,2"],
+                            monkeypatch, capsys)
+    assert code == 2 and "--sweep gpu: unknown input (did you mean 'gpus'?)" in err

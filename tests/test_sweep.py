@@ -210,7 +210,9 @@ def test_a_two_input_sweep_draws_a_heatmap(tmp_path):
     (["sweep", "--scale", "price=0,1"], "a scale factor must be above 0"),
     (["solve", "--claim", "bigg", "--vary", "count"], "--claim bigg: fleet has no such claim "
                                                       "(did you mean 'big'?)"),
-    (["solve", "--claim", "big", "--vary", "capex"], "is a derived quantity"),
+    (["solve", "--claim", "big", "--vary", "capex"], "--vary capex: is a derived quantity"),
+    (["solve", "--claim", "big", "--vary", "count", "--range", "-10:5"],
+     "--vary count=-10: refused"),
     (["solve", "--claim", "big", "--vary", "count", "--range", "5:5"], "is empty"),
 ])
 def test_cli_errors_are_one_line_and_exit_2(args, message, tmp_path, monkeypatch, capsys):

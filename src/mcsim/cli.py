@@ -216,14 +216,17 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, csv_p
                    "claims speak about)")
 @click.option("--tornado-draws", type=_Count(), default="500k", show_default=True,
               help="draws per tornado (at most --draws)")
+@click.option("--sweep", "sweeps", multiple=True, metavar="NAME=VALUES",
+              help="add a section: the first scenario with this input held at each value "
+                   "(as mcsim sweep --set; --tornado-draws per point; repeatable)")
 @click.option("--paired-runs", "replicates", type=click.IntRange(min=2), default=20,
               show_default=True, help="paired sub-runs behind the error of a difference of "
                                       "medians (several scenarios)")
 @_threads()
 @_repair
 @click.option("--quiet", "-q", is_flag=True, help="no progress messages")
-def report(scenarios, draws, seed, ci, out, tornado_outputs, tornado_draws, replicates, threads,
-           repair_correlations, quiet) -> None:
+def report(scenarios, draws, seed, ci, out, tornado_outputs, tornado_draws, sweeps, replicates,
+           threads, repair_correlations, quiet) -> None:
     """One self-contained HTML page for SCENARIO(s) (default: deepseek): settings, tables,
     inputs with priors and sources, distribution charts with the claims, tornados. Several
     scenarios are drawn with the same seed and compared."""
@@ -245,7 +248,7 @@ def report(scenarios, draws, seed, ci, out, tornado_outputs, tornado_draws, repl
             click.echo(f"mcsim report: {message}", err=True)
 
     result = rep.build_report(loaded, draws, seed, level, tornado_outputs, tornado_draws,
-                              replicates, threads, log)
+                              replicates, threads, log, sweeps)
     name = "-vs-".join(sc.name for sc in loaded)
     folder = rep.write_report(result, folder or export.default_out_dir(f"{name}-report"))
     click.echo(f"{' vs '.join(sc.name for sc in loaded)}: seed {seed}, {draws:,} draws")

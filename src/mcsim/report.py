@@ -36,6 +36,7 @@ from .reduce import check_level
 from .render import summary_notes
 from .scenario import Scenario
 from .sensitivity import Tornado, tornado
+from .sweep import check_axis, parse_axis, sweep
 from .units import format_compact, format_percent, format_value
 
 TORNADO_DRAWS = 500_000  # sensitivity draws per tornado (capped at the run's draws)
@@ -103,14 +104,19 @@ def build_report(scenarios: Sequence[Scenario], draws: int, seed: int, ci: float
                  tornado_outputs: Sequence[str] | None = None,
                  tornado_draws: int = TORNADO_DRAWS, replicates: int = REPLICATES,
                  threads: int | None = None,
-                 log: Callable[[str], None] | None = None) -> Report:
+                 log: Callable[[str], None] | None = None,
+                 sweeps: Sequence[str] = ()) -> Report:
     """Simulate every scenario with ``seed``, compare them, rank their inputs, draw the
-    charts and lay it all out on one page."""
+    charts and lay it all out on one page. Each of ``sweeps`` (``NAME=VALUES``, as
+    ``mcsim sweep --set``) adds a sweep of the first scenario, ``tornado_draws`` per point."""
     say = log or (lambda message: None)
     level = check_level(ci)
     chosen = list(tornado_outputs) if tornado_outputs else headline_outputs(scenarios)[
         :MAX_TORNADOS]
     check_scenarios(scenarios, chosen)
+    axes = [parse_axis(text, "set", "--sweep") for text in sweeps]
+    for axis in axes:
+        check_axis(scenarios[0], axis, option="--sweep")
     plot.require_matplotlib()
     t0 = time.perf_counter()
     sims = []
@@ -128,6 +134,12 @@ def build_report(scenarios: Sequence[Scenario], draws: int, seed: int, ci: float
         say(f"tornado of {name}: {n_tornado:,} draws")
         tornados.append((name, [_tornado(sc, name, n_tornado, seed, threads)
                                 for sc in scenarios]))
+    swept = []
+    for axis in axes:
+        say(f"sweep of {axis.input}: {len(axis.values)} points of {n_tornado:,} draws")
+        sw = sweep(scenarios[0], [axis], draws=n_tornado, seed=seed, ci=level,
+                   threads=threads)
+        swept.append((sw, plot.figure_bytes(plot.sweep_figure(sw), "png", tight=True)))
     say("drawing the charts")
     outputs = common_outputs(sims)
     first = headline_outputs(scenarios)
@@ -145,7 +157,10 @@ def build_report(scenarios: Sequence[Scenario], draws: int, seed: int, ci: float
                 "replicate_draws": comparison.replicate_draws},
             "wall_seconds": round(wall, 3),
             "created_utc": datetime.now(UTC).isoformat(timespec="seconds")}
-    page = _Page(sims, level, info, summary, claims, comparison, charts, tornados, first)
+    info["sweeps"] = [{"input": sw.axes[0].input, "values": list(sw.axes[0].values),
+                       "draws": sw.draws} for sw, _ in swept]
+    page = _Page(sims, level, info, summary, claims, comparison, charts, tornados, first,
+                 swept)
     return Report(html=page.render(), summary=summary, claims=claims, comparison=comparison,
                   manifest={"report": info, "runs": [manifest(s, level) for s in sims]})
 
@@ -292,10 +307,11 @@ class _Page:
     """Lays the report out as HTML; every section is a method returning a string."""
 
     def __init__(self, sims, level, info, summary, claims, comparison, charts, tornados,
-                 headline):
+                 headline, sweeps=()):
         self.sims, self.level, self.info = sims, level, info
         self.summary, self.claims, self.comparison = summary, claims, comparison
         self.charts, self.tornados, self.headline = charts, tornados, headline
+        self.sweeps = sweeps
         self.multi = len(sims) > 1
         self.names = [s.scenario.name for s in sims]
 
@@ -306,7 +322,10 @@ class _Page:
             sections.append(("comparison", "Scenarios compared", self.comparison_section()))
         sections += [("summary", "Summary", self.summary_section()),
                      ("distributions", "Distributions", self.charts_section()),
-                     ("sensitivity", "What drives the answer", self.tornado_section()),
+                     ("sensitivity", "What drives the answer", self.tornado_section())]
+        if self.sweeps:
+            sections.append(("sweeps", "If an input were known", self.sweep_section()))
+        sections += [
                      ("inputs", "Inputs, priors and sources", self.inputs_section()),
                      ("sources", "Bibliography", self.sources_section()),
                      ("method", "How to read it", self.method_section())]
@@ -537,6 +556,40 @@ class _Page:
                 "output falls as the input rises). Same kind of run, same seed. "
                 "<code>mcsim sensitivity</code> gives every method's table.</p>"
                 + "".join(parts))
+
+    def sweep_section(self) -> str:
+        parts = []
+        for sw, png in self.sweeps:
+            axis, output = sw.axes[0], sw.outputs[0]
+            unit = sw.scenario.output(output).unit
+            claims = [c.name for c in sw.scenario.claims if c.output == output]
+            head = [(axis.input, True), ("median", True),
+                    (f"{100 * sw.ci:g}% interval", True),
+                    *((f"P(> {c})", True) for c in claims)]
+            rows = []
+            for pt in sw.points:
+                st = pt.summary.set_index("output").loc[output]
+                exceed = pt.claims.set_index("claim")["p_exceed"]
+                rows.append(
+                    f"<tr><td class=num>{pt.moves[0][2]:,.6g}</td>"
+                    + _num(st["median"], format_value(st["median"], unit), "median",
+                           _se(st["median_se"], unit))
+                    + f"<td class=num>{_e(format_value(st['ci_low'], unit))} to "
+                    f"{_e(format_value(st['ci_high'], unit))}</td>"
+                    + "".join(f"<td class=num>{_e(format_percent(exceed[c]))}</td>"
+                              for c in claims) + "</tr>")
+            parts.append(
+                f"<h3><code>{_e(axis.input)}</code> held at each value</h3>"
+                f"<figure data-kind=\"sweep\">{_img(png, f'Sweep of {axis.input}')}"
+                f"<figcaption><code>{_e(output)}</code> as <code>{_e(axis.input)}</code> "
+                f"is held at each value ({sw.draws:,} draws per point, seed {sw.seed}); "
+                "its other outputs are in <code>mcsim sweep</code>'s CSV.</figcaption>"
+                "</figure>" + _table(head, rows))
+        return ("<p>The first scenario run again with one input held at each value and "
+                "every other input drawn exactly as before (the same seed: common random "
+                "numbers), so the differences between rows are the model's, not noise. "
+                "<code>mcsim solve</code> finds the value at which a claim becomes the "
+                "median.</p>" + "".join(parts))
 
     # -- inputs
 

@@ -81,9 +81,10 @@ def parse_values(text: str, key: str) -> tuple[tuple[float, ...], bool]:
     return values, False
 
 
-def parse_axis(text: str, how: str = "set") -> Axis:
-    """``NAME=VALUES`` (the argument of ``--set`` or ``--scale``) as an ``Axis``."""
-    option = f"--{how}"
+def parse_axis(text: str, how: str = "set", option: str | None = None) -> Axis:
+    """``NAME=VALUES`` (the argument of ``--set`` or ``--scale``, or ``option``) as an
+    ``Axis``."""
+    option = option or f"--{how}"
     name, sep, values = text.partition("=")
     if not sep or not name.strip():
         raise McsimError(f"{option}: {text!r}: write NAME=VALUES, e.g. h20_count=0:50000:11")
@@ -97,24 +98,27 @@ def support(prior: Distribution) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def check_axis(scenario: Scenario, axis: Axis, warn: Warn | None = None) -> None:
+def check_axis(scenario: Scenario, axis: Axis, warn: Warn | None = None,
+               option: str | None = None) -> None:
     """Refuse an axis that names no input, or values the input cannot take; ``warn`` about
     values outside the prior's support that keep its sign (a larger fleet than the prior
-    allows is a question worth asking; a negative count is not)."""
+    allows is a question worth asking; a negative count is not). Messages name ``option``
+    (default ``--set`` or ``--scale``)."""
+    option = option or f"--{axis.how}"
     names = scenario.input_names
     if axis.input not in names:
         derived = {n for n, _ in scenario.derived}
         outputs = {o.name for o in scenario.outputs}
         if axis.input in derived or axis.input in outputs:
             kind = "a derived quantity" if axis.input in derived else "an output"
-            raise McsimError(f"--{axis.how} {axis.input}: is {kind}, computed from the inputs; "
+            raise McsimError(f"{option} {axis.input}: is {kind}, computed from the inputs; "
                              "only inputs can be swept or varied")
-        raise McsimError(f"--{axis.how} {axis.input}: unknown input"
+        raise McsimError(f"{option} {axis.input}: unknown input"
                          f"{did_you_mean(axis.input, names)}; see `mcsim check` for the inputs")
     if axis.how == "scale":
         bad = [v for v in axis.values if v <= 0]
         if bad:
-            raise McsimError(f"--scale {axis.input}: a scale factor must be above 0 "
+            raise McsimError(f"{option} {axis.input}: a scale factor must be above 0 "
                              f"(got {bad[0]:g})")
         return
     prior = scenario.input(axis.input).prior
@@ -125,10 +129,10 @@ def check_axis(scenario: Scenario, axis: Axis, warn: Warn | None = None) -> None
     where = f"{axis.input}'s prior {prior.describe()} draws from [{lo:g}, {hi:g}]"
     wrong_sign = [v for v in outside if (lo >= 0 > v) or (hi <= 0 < v)]
     if wrong_sign:
-        raise McsimError(f"--set {axis.input}={wrong_sign[0]:g}: refused: {where}, never "
+        raise McsimError(f"{option} {axis.input}={wrong_sign[0]:g}: refused: {where}, never "
                          f"{'below' if lo >= 0 else 'above'} 0")
     if warn is not None:
-        warn(f"warning: --set {axis.input}: {len(outside)} value(s) outside the prior's "
+        warn(f"warning: {option} {axis.input}: {len(outside)} value(s) outside the prior's "
              f"support, kept ({where}; e.g. {outside[0]:g})")
 
 
@@ -496,7 +500,7 @@ def _solve_one(base: Scenario, claim, name: str, how: str, q: float, target: str
 
     given = bracket
     lo, hi = bracket or (1.0, 1.0)
-    check_axis(base, Axis(name, how, (lo, hi)) if given else Axis(name, how, ()))
+    check_axis(base, Axis(name, how, (lo, hi) if given else ()), option="--vary")
     prior = base.input(name).prior
     floor = 0.0 if support(prior)[0] >= 0 else -math.inf
     if given is None:
