@@ -197,6 +197,9 @@ def test_a_two_input_sweep_draws_a_heatmap(tmp_path):
                  output="total", draws=10_000, seed=1)
     assert len(sw.points) == 6
     assert figure_bytes(sweep_figure(sw), "png")[:4] == b"\x89PNG"
+    unclaimed = S.sweep(fleet(tmp_path), set=["count=5000,20000"], scale=["power=0.5,1"],
+                        output="power_only", draws=2_000, seed=1)  # a median heatmap
+    assert figure_bytes(sweep_figure(unclaimed), "png")[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("args, message", [

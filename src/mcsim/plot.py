@@ -429,7 +429,8 @@ def tornado_chart(tor: Tornado, path: str | Path, top: int = 15) -> Path:
 def sweep_figure(sw: Sweep, output: str | None = None, claim: str | None = None):
     """A sweep's chart. One input: ``output``'s median against the input, its credible
     interval as a band, the mean dashed and the claims on it as lines. Two inputs: a heatmap
-    of P(true > claimed) of ``claim`` (default: the first on the output), 50% contoured."""
+    of P(true > claimed) of ``claim`` (default: the first on the output), 50% contoured; of
+    the median when the output has no claim."""
     plt = _pyplot()
     output = output or sw.outputs[0]
     out = sw.scenario.output(output)
@@ -462,23 +463,24 @@ def sweep_figure(sw: Sweep, output: str | None = None, claim: str | None = None)
             ax.set_title(f"{out.label}\n{title}", fontsize=10)
         else:
             names = [c.name for c in sw.scenario.claims if c.output == output]
-            if not names:
-                raise McsimError(f"sweep chart: {output} has no claim to map P(exceed) of")
-            name = claim or names[0]
-            pick = rows[(rows["claim"] == name) & (rows["statistic"] == "p_exceed")]
+            name = claim or (names[0] if names else None)
+            pick = (rows[(rows["claim"] == name) & (rows["statistic"] == "p_exceed")] if name
+                    else rows[(rows["claim"] == "") & (rows["statistic"] == "median")])
             grid = pick["value"].to_numpy().reshape(len(axes[0].values), len(axes[1].values))
             x, y = np.asarray(axes[0].values), np.asarray(axes[1].values)
             mesh = ax.pcolormesh(x, y, grid.T, shading="nearest", cmap="viridis",
-                                 vmin=0, vmax=1)
-            if min(grid.shape) > 1:
+                                 **({"vmin": 0, "vmax": 1} if name else {}))
+            if name and min(grid.shape) > 1:
                 ax.contour(x, y, grid.T, levels=[0.5], colors="white", linewidths=1)
-            fig.colorbar(mesh, ax=ax, label=f"P({output} > {name})")
+            fig.colorbar(mesh, ax=ax, label=f"P({output} > {name})" if name
+                         else f"median of {output}")
             for axis, set_scale in ((axes[0], ax.set_xscale), (axes[1], ax.set_yscale)):
                 if axis.log:
                     set_scale("log")
             ax.set_xlabel(axes[0].column)
             ax.set_ylabel(axes[1].column)
-            ax.set_title(f"P(true > claimed) of {name}; white: 50%\n{title}", fontsize=10)
+            what = f"P(true > claimed) of {name}; white: 50%" if name else f"{out.label}: median"
+            ax.set_title(f"{what}\n{title}", fontsize=10)
     return fig
 
 

@@ -27,7 +27,7 @@ from .errors import McsimError, did_you_mean
 from .formula import Formula, Name, Node, Op
 from .program import Program, compile_program
 from .reduce import audit_claims, check_level, quantile_se, summarize
-from .scenario import Input, Scenario
+from .scenario import Claim, Input, Scenario
 
 MAX_POINTS = 10_000  # a larger grid needs force=True (--force)
 HOW = ("set", "scale")  # hold an input at a value; multiply its prior by a factor
@@ -412,7 +412,8 @@ class BreakEven:
         return out
 
 
-def find_claim(scenario: Scenario, name: str):
+def find_claim(scenario: Scenario, name: str) -> Claim:
+    """The claim called ``name``; an error naming the claims there are, if none is."""
     for c in scenario.claims:
         if c.name == name:
             return c
@@ -493,7 +494,7 @@ def solve(scenario: Scenario, claim: str, vary: str | Sequence[str],
                      seed, roots, time.perf_counter() - t0, time.process_time() - c0)
 
 
-def _solve_one(base: Scenario, claim, name: str, how: str, q: float, target: str,
+def _solve_one(base: Scenario, claim: Claim, name: str, how: str, q: float, target: str,
                bracket: tuple[float, float] | None, draws: int, seed: int,
                threads: int | None) -> Root:
     from scipy.optimize import brentq
