@@ -234,3 +234,13 @@ def test_a_value_outside_the_support_with_its_sign_is_kept_with_a_warning(tmp_pa
     assert len(sw.points) == 1 and "outside the prior's support, kept" in warnings[0]
     with pytest.raises(McsimError, match="over 10,000"):
         S.sweep(fleet(tmp_path), set=["count=1:2:10001"], draws=1000, seed=1)
+
+
+def test_solve_for_a_scale_factor_on_a_prior():
+    # total = count * cost, cost's median 3: with cost scaled by f, the median of total is
+    # count * 3 * f, so a claim of 60 at count 10 is the median at f = 2
+    sc = make_scenario({"cost": {"p5": 1.0, "p95": 9.0}, "count": {"value": 10}},
+                       {"total": "cost * count"},
+                       claims={"c": {"output": "total", "value": 60.0, "source": "t"}})
+    root = S.solve(sc, "c", "cost", how="scale", draws=200_000, seed=4).roots[0]
+    assert root.found and root.how == "scale" and abs(root.value - 2.0) < 3 * root.se < 0.03
