@@ -127,6 +127,13 @@ def test_scale_moves_the_centre_and_keeps_the_uncertainty(tmp_path):
     assert stats.loc["ci_high", 2.0] - stats.loc["ci_low", 2.0] > 0
 
 
+def test_a_solution_is_printed_to_the_precision_of_its_error():
+    assert S.with_error(30916.3, 10.2) == "30,916 +- 10"
+    assert S.with_error(2954363.0, 2823.0) == "2,954,400 +- 2,800"
+    assert S.with_error(2.00031, 0.0114) == "2.000 +- 0.011"
+    assert S.with_error(5.0, math.inf) == "5 +- inf"
+
+
 def test_values_ranges_and_log_ranges():
     assert S.parse_values("0,10_000,3e4", "k") == ((0.0, 10000.0, 30000.0), False)
     assert S.parse_values("0:50000:11", "k")[0][1] == 5000.0

@@ -403,13 +403,23 @@ class BreakEven:
         for r in self.roots:
             name = r.input if r.how == "set" else f"{r.input} x scale"
             if r.found:
-                out.append(f"{name} = {r.value:,.6g} +- {r.se:,.2g} (Monte Carlo s.e.; "
+                out.append(f"{name} = {with_error(r.value, r.se)} (Monte Carlo s.e.; "
                            f"{r.simulations} simulations of {self.draws:,} draws)")
             else:
                 out.append(f"{name}: no solution in [{r.lo:,.6g}, {r.hi:,.6g}]: the claim "
                            f"sits at {standing(r.at_lo)} at {r.lo:,.6g} and "
                            f"{standing(r.at_hi)} at {r.hi:,.6g}")
         return out
+
+
+def with_error(value: float, se: float) -> str:
+    """``value +- se``, the error to two significant figures and the value to the same
+    decimal place: ``30,916 +- 10``, ``2,954,400 +- 2,800``, ``2.000 +- 0.011``."""
+    if not (math.isfinite(se) and se > 0):
+        return f"{value:,.6g} +- {se:g}"
+    place = 1 - math.floor(math.log10(se))  # decimals that keep two figures of se
+    decimals = max(place, 0)
+    return f"{round(value, place):,.{decimals}f} +- {round(se, place):,.{decimals}f}"
 
 
 def find_claim(scenario: Scenario, name: str) -> Claim:
