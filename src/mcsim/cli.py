@@ -301,10 +301,6 @@ def bench(sizes, repeats, numpy_draws, no_numpy, no_families, no_sweep, no_proce
         click.echo(f"\nappended to {suite.append_history(suite.record(table), folder)}")
 
 
-_force = click.option("--force", is_flag=True,
-                      help="allow a grid of more than 10,000 points")
-
-
 @cli.command()
 @click.argument("scenario", required=False)
 @click.option("--set", "set_axes", multiple=True, metavar="NAME=VALUES",
@@ -327,7 +323,7 @@ _force = click.option("--force", is_flag=True,
               help="results folder for sweep.csv and sweep.png "
                    "(default results/<scenario>-sweep-<UTC time>/)")
 @click.option("--no-plot", is_flag=True, help="write no chart (matplotlib not needed)")
-@_force
+@click.option("--force", is_flag=True, help="allow a grid of more than 10,000 points")
 @_threads()
 @_repair
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
