@@ -146,8 +146,8 @@ SWEEP_INPUT, SWEEP_OUTPUT = "h20_count", "ratio_server_tco_to_6m"
 def time_sweep(draws: int, threads: int, repeats: int, points: int = SWEEP_POINTS) -> dict:
     """A DeepSeek sweep of the H20 count over ``points`` points, ``draws`` each: its points
     per second, and the fixed cost per point (pilot, reductions, summary; the scenario is
-    lowered once per sweep) from a
-    line through the time per point at ``PILOT_DRAWS`` draws and at ``draws``."""
+    lowered once per sweep) from a line through the time per point at ``PILOT_DRAWS`` draws
+    and at ``draws``."""
     from .engine import PILOT_DRAWS
     from .sweep import Axis, sweep
 
