@@ -208,3 +208,22 @@ def test_figures_stated_in_notes_match_the_priors(view_name, name, text, stat, s
               # the mode is where the quantile function is flattest (the density peaks)
               "mode": lambda: draws[1:][np.argmin(np.diff(draws))]}[stat]()
     assert actual == pytest.approx(stated, rel=rtol), (name, stat, actual)
+
+
+def test_headline_table_gives_bounds_where_no_draw_reaches_a_claim():
+    """tools/headline.py printed "100.0%" for sceptical's press_266x and "0.0%" for
+    sa_gpu_investment_500m, as if certain; it prints the bound the draws give, as `run` does."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "headline.py"
+    spec = importlib.util.spec_from_file_location("headline", path)
+    assert spec is not None and spec.loader is not None
+    headline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(headline)
+    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ")[3:]
+            for line in headline.tables(20_000, 1).splitlines() if line.startswith("| `")}
+    assert rows["press_266x"][2] == ">99.9%"
+    assert rows["sa_gpu_investment_500m"][1] == "<0.1%"
+    cells = [c.strip(" |") for row in rows.values() for c in row]
+    assert "100.0%" not in cells and "0.0%" not in cells

@@ -121,6 +121,18 @@ def test_distribution_marks_median_interval_and_each_claim_with_its_percentile(s
     plot.figure_bytes(fig)
 
 
+def test_a_claim_beyond_every_draw_is_labelled_with_its_bound_not_as_certain():
+    sc = make_scenario({"u": {"dist": "uniform", "min": 1, "max": 2}},
+                       {"y": {"formula": "u", "unit": "x"}},
+                       claims={"far": {"output": "y", "value": 3.0, "source": "s"}})
+    one = simulate(sc, N, seed=SEED)
+    for fig, text in ((plot.distribution_figure([one], "y"), "percentile >99.9%"),
+                      (plot.exceedance_figure([one], "y"), "P(>) <0.1%")):
+        label = next(t for t in _claim_texts(fig) if t.strip().startswith("far = "))
+        assert text in label and "100.0%" not in label and "0.0%" not in label, label
+        plot.figure_bytes(fig)
+
+
 def test_overlay_has_one_series_per_scenario_and_each_claims_percentiles(pair):
     fig = plot.distribution_figure(pair, "ratio")
     legend = [t.get_text() for t in fig.legends[0].get_texts()]

@@ -137,3 +137,83 @@ def test_targets_parse():
     t = parse_target("tco.median:0.5%@99")
     assert (t.output, t.stat, t.tolerance, t.confidence) == ("tco", "median", 0.005, 0.99)
     assert parse_target("p95:0.01").tolerance == 0.01
+
+
+# ---------------------------------------------------------------- honest extremes (issue 16)
+
+EDGES = make_scenario({"u": {"dist": "uniform", "min": 0, "max": 1}}, {"y": "u"},
+                      claims={"above_all": {"output": "y", "value": 2.0, "source": "s"},
+                              "below_all": {"output": "y", "value": -1.0, "source": "s"},
+                              "inside": {"output": "y", "value": 0.25, "source": "s"}})
+
+
+@pytest.mark.parametrize("draws, bound", [(1_000, "0.4%"), (1_000_000, "0.1%"),
+                                          (10_000_000, "0.1%")])
+def test_a_claim_no_draw_reaches_is_bounded_not_certain(draws, bound):
+    """No draw exceeds 2 (every draw exceeds -1): the table printed 0.0% / 100.0% with a
+    standard error of 0; it gives the exact 95% bound, the same way at every count."""
+    from mcsim.render import claims_text
+
+    claims = simulate(EDGES, draws, seed=1).claims().set_index("claim")
+    above, below = claims.loc["above_all"], claims.loc["below_all"]
+    assert above["p_exceed"] == 0 and below["p_exceed"] == 1
+    bound_p = -np.expm1(np.log(0.025) / draws)  # P(no hit in n draws) = 2.5%
+    assert above["p_exceed_high"] == pytest.approx(bound_p, rel=1e-9)
+    assert bound_p == pytest.approx(3.69 / draws, rel=0.01)
+    assert (above["p_exceed_low"], below["p_exceed_high"]) == (0.0, 1.0)
+    assert below["p_exceed_low"] == pytest.approx(1 - bound_p, rel=1e-9)
+    for row in (above, below):  # Jeffreys' posterior sd at no hits, about 0.71 / n
+        assert row["p_exceed_se"] == pytest.approx(np.sqrt(0.5 * (1 - 0.5 / draws)) / draws)
+        assert row["percentile_se"] == pytest.approx(100 * row["p_exceed_se"])
+    lines = {line.split()[0]: line.split() for line in claims_text(claims.reset_index())
+             .splitlines()[2:]}
+    assert lines["above_all"][-2:] == [f">{100 - float(bound[:-1]):.1f}%", f"<{bound}"]
+    assert lines["below_all"][-2:] == [f"<{bound}", f">{100 - float(bound[:-1]):.1f}%"]
+    assert "0.0%" not in " ".join(lines["above_all"] + lines["below_all"])
+
+
+def test_claim_intervals_inside_the_range_are_clopper_pearson():
+    from scipy import stats
+
+    n = 100_000
+    claim = simulate(EDGES, n, seed=2).claims().set_index("claim").loc["inside"]
+    k = round(claim["p_exceed"] * n)
+    assert claim["p_exceed"] * n == pytest.approx(k, abs=1e-6)  # 0.25 is a bin edge
+    exact = stats.binomtest(k, n).proportion_ci(0.95, method="exact")
+    assert (claim["p_exceed_low"], claim["p_exceed_high"]) == pytest.approx(
+        (exact.low, exact.high), rel=1e-9)
+    f = claim["percentile"] / 100
+    assert claim["p_exceed_se"] == pytest.approx(np.sqrt(f * (1 - f) / n))
+
+
+@pytest.mark.parametrize("n", [1, 7, 50])
+def test_claim_intervals_cover_at_least_95_percent_at_every_p(n):
+    """Exact coverage, summed over the binomial: Wald's p +- 1.96 se covers nothing when no
+    draw hits, whatever the truth."""
+    from scipy import stats
+
+    from mcsim.reduce import binomial_interval
+
+    bounds = np.array([binomial_interval(k, n) for k in range(n + 1)])
+    for p in np.linspace(1e-6, 1 - 1e-6, 997):
+        held = (bounds[:, 0] <= p) & (p <= bounds[:, 1])
+        assert stats.binom.pmf(np.arange(n + 1), n, p)[held].sum() >= 0.95 - 1e-9, p
+
+
+@pytest.mark.parametrize("sampler", ["lhs", "sobol"])
+def test_replicated_designs_bound_a_claim_no_draw_reaches(sampler):
+    """Every replicate agrees that no draw exceeds 2, so their spread is 0: the interval is
+    still at least the iid bound over all the draws, and the error is not 0."""
+    from mcsim.render import claims_text
+
+    sim = simulate(EDGES, 10 * 4096, seed=3, sampler=sampler)
+    claims = sim.claims().set_index("claim")
+    above, below = claims.loc["above_all"], claims.loc["below_all"]
+    iid = -np.expm1(np.log(0.025) / sim.draws)
+    assert above["p_exceed"] == 0 and above["p_exceed_se"] > 0
+    assert above["p_exceed_high"] >= iid * (1 - 1e-9)
+    assert below["p_exceed_low"] <= 1 - iid * (1 - 1e-9)
+    inside = claims.loc["inside"]
+    assert inside["p_exceed_low"] < inside["p_exceed"] < inside["p_exceed_high"]
+    text = claims_text(claims.reset_index())
+    assert "0.0%" not in text and "<0.1%" in text and ">99.9%" in text

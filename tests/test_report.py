@@ -300,11 +300,16 @@ source = "t"
 output = "signed"
 value = -3e6
 source = "t"
+[claims.beyond]
+output = "signed"
+value = 1e8
+source = "t"
 """
 
 
 def test_awkward_outputs_still_make_a_page(tmp_path):
-    """No finite draw, a constant, both signs: charts say so, tornados explain their absence."""
+    """No finite draw, a constant, both signs, a claim beyond every draw: charts say so,
+    tornados explain their absence, the claim shows the bound the draws give."""
     path = tmp_path / "awkward.toml"
     path.write_text(AWKWARD)
     with warnings.catch_warnings():
@@ -324,6 +329,9 @@ def test_awkward_outputs_still_make_a_page(tmp_path):
     assert page.cell("median", output="const")["value"] == 3.0
     assert [img["alt"] for img in page.images if img["alt"].startswith("Tornado")] == [
         "Tornado of signed (awkward)"]
+    beyond = page.cell("percentile", claim="beyond")["text"]  # was "100.0% ± 0 pts"
+    assert beyond.startswith(">99.9% ± ") and not beyond.endswith("± 0 pts"), beyond
+    assert page.cell("p_exceed", claim="beyond")["text"] == "<0.1%"
 
 
 def test_priors_read_as_a_person_says_them():

@@ -13,8 +13,9 @@ from scipy import integrate
 from builders import make_scenario, run_main
 from mcsim.cli import cli
 from mcsim.engine import sample
+from mcsim.render import tornado_text
 from mcsim.scenario import load_scenario
-from mcsim.sensitivity import FINE_PER_BIN, tornado
+from mcsim.sensitivity import FINE_PER_BIN, NEGLIGIBLE_SE, tornado
 
 STATISTICAL = ("spearman", "ctv", "s1", "tail")
 
@@ -298,6 +299,58 @@ def test_missing_matplotlib_fails_before_the_run(scenario_file, tmp_path, withou
     without_matplotlib(["sensitivity", str(scenario_file), "-o", "cost", "-n", "1k", "--seed",
                         "1", "-q", "--csv", str(csv), "--plot", str(tmp_path / "x.png")])
     assert not csv.exists() and not (tmp_path / "x.png").exists()
+
+
+# ---------------------------------------------------------------- display: flags, stars, notes
+
+UNIFORM = {"dist": "uniform", "min": -1, "max": 1}
+
+
+@pytest.mark.parametrize("methods", [("spearman", "ctv"), ("ctv",)])
+def test_ctv_is_negligible_where_the_rank_correlation_is(methods):
+    """y = a b c d + ...: no input's rank correlation with y differs from 0 (Y is odd in
+    each of them). ctv, their normalised squares, showed a +56% and a +29% as significant:
+    the batches' squares sit near 0 and their spread hid the error of rho."""
+    sc = make_scenario({**{n: UNIFORM for n in "abcd"}, "e": {"dist": "uniform", "min": 0,
+                                                              "max": 1}},
+                       {"y": "a*b*c*d + 0.1*a*b*c + 0.01*e*a*b"})
+    for seed in (1, 2):
+        t = tornado(sc, "y", 200_000, seed=seed, methods=methods).table
+        ctv = t[t["method"] == "ctv"]
+        assert ctv["negligible"].all(), ctv
+        rho = t[t["method"] == "spearman"]
+        assert rho["negligible"].all()
+        assert (ctv["value"].abs() <= NEGLIGIBLE_SE * ctv["se"]).all(), ctv
+
+
+def test_ctv_error_is_at_least_that_of_rho_squared():
+    sc = make_scenario(LINEAR_INPUTS, {"y": "3*x1 - 2*x2 + 0.5*x3 + 7"})
+    t = tornado(sc, "y", 20_000, seed=4, methods=("spearman", "ctv")).table
+    rho = t[t["method"] == "spearman"].set_index("input")
+    ctv = t[t["method"] == "ctv"].set_index("input")
+    norm = float((rho["value"] ** 2).sum())
+    floor = np.sqrt(4 * rho["value"] ** 2 * rho["se"] ** 2 + 2 * rho["se"] ** 4) / norm
+    assert (ctv["se"] >= floor * (1 - 1e-12)).all()
+    assert ctv.loc["ignored", "negligible"] and not ctv.loc["x1", "negligible"]
+
+
+def test_when_every_swing_is_zero_no_input_is_starred_for_it():
+    """Every input's median sits where y is flat in the others, so every swing is 0. Their tie
+    ranked every input first by swing, starred four and said 'its swing around the base case
+    is large' of inputs whose swing is 0."""
+    sc = make_scenario({**{n: UNIFORM for n in "acde"},
+                        "g": {"dist": "uniform", "min": -0.5, "max": 0.5},
+                        "h": {"dist": "uniform", "min": 0, "max": 2}},
+                       {"y": "(a + 0.5*c + 0.25*d + 0.1*e) * (g * (h - 1) + (h - 1)**2)"})
+    tor = tornado(sc, "y", 100_000, seed=1)
+    swing = tor.table[tor.table["method"] == "swing"]
+    assert (swing["value"] == 0).all() and swing["negligible"].all()
+    assert not tor.table["disagrees"].any(), tor.table
+    assert not any("swing around the base case is large" in n for n in tor.notes), tor.notes
+    assert any(n.startswith("swing: no input's value is distinguishable from zero")
+               for n in tor.notes), tor.notes
+    rows = [line.split() for line in tornado_text(tor).splitlines() if line[:4].strip().isdigit()]
+    assert len(rows) == 6 and not any(row[2] == "*" for row in rows), rows
 
 
 # ---------------------------------------------------------------- reproducibility

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from mcsim.errors import McsimError
-from mcsim.units import MAX_DRAWS, format_percent, format_value, parse_count
+from mcsim.units import (
+    MAX_DRAWS,
+    format_percent,
+    format_percentile,
+    format_share,
+    format_value,
+    parse_count,
+)
 
 
 @pytest.mark.parametrize("text, value", [
@@ -55,3 +62,18 @@ def test_draw_counts_have_a_documented_maximum():
 def test_huge_and_tiny_values_stay_short(x, unit, text):
     """A normal at 1e308 printed 300-digit dollar figures."""
     assert format_value(x, unit) == text
+
+
+@pytest.mark.parametrize("p, low, high, text", [
+    (0.0, 0.0, 3e-6, "<0.1%"),  # no draw in a million
+    (3e-7, 1e-7, 9e-7, "<0.1%"),  # three in ten million: the same words
+    (0.0, 0.0, 0.003682, "<0.4%"),  # no draw in a thousand
+    (1.0, 0.996318, 1.0, ">99.6%"),
+    (1.0, 0.999997, 1.0, ">99.9%"),
+    (0.0009, 0.0008, 0.00101, "<0.2%"),  # below 0.1%, but not surely
+    (0.189, 0.18, 0.2, "18.9%"),
+    (float("nan"), float("nan"), float("nan"), "n/a"),
+])
+def test_format_share_gives_a_bound_where_the_draws_cannot_show_a_value(p, low, high, text):
+    assert format_share(p, low, high) == text
+    assert format_percentile(1 - p, 1 - high, 1 - low) == text

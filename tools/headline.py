@@ -18,7 +18,7 @@ from pathlib import Path
 from mcsim.bibliography import to_markdown
 from mcsim.engine import simulate
 from mcsim.scenario import builtin_bibliography, load_scenario
-from mcsim.units import format_percent, format_value, parse_count
+from mcsim.units import format_percentile, format_value, parse_count
 
 ROOT = Path(__file__).resolve().parents[1]
 VIEWS = ["deepseek", "semianalysis-view", "sceptical", "epoch-conventions"]
@@ -58,7 +58,8 @@ def tables(draws: int, seed: int) -> str:
               "| claim | scope | claimed | " + " | ".join(f"`{v}`" for v in VIEWS) + " |",
               "|---|---|---|" + "---|" * len(VIEWS)]
     for name, r in claims[0].iterrows():
-        cells = [format_percent(c.loc[name, "percentile"] / 100) for c in claims]
+        cells = [format_percentile(*c.loc[name, ["p_exceed", "p_exceed_low", "p_exceed_high"]])
+                 for c in claims]
         lines.append(f"| `{name}` | {r['scope']} | {format_value(r['value'], r['unit'])} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -30,8 +30,8 @@ import numpy as np
 
 from .errors import McsimError
 from .export import write_file
-from .reduce import check_level
-from .units import format_compact, format_percent, format_value, is_ratio
+from .reduce import Exceedance, check_level, exceedance
+from .units import format_compact, format_percentile, format_share, format_value, is_ratio
 
 if TYPE_CHECKING:
     from .engine import Simulation
@@ -180,11 +180,16 @@ class Series:
 
 @dataclass(frozen=True)
 class Mark:
-    """A claim on the output: its value and, per series, the share of draws at or below it."""
+    """A claim on the output: its value and, per series, how often the draws exceed it."""
 
     name: str
     value: float
-    cdf: tuple[float, ...]
+    above: tuple[Exceedance, ...]
+
+    @property
+    def cdf(self) -> tuple[float, ...]:
+        """Per series, the share of draws at or below the claim."""
+        return tuple(a.cdf for a in self.above)
 
 
 def _series(sims: Sequence[Simulation], output: str,
@@ -202,7 +207,7 @@ def _series(sims: Sequence[Simulation], output: str,
                 holders.setdefault((claim.name, claim.value), []).append(sim.scenario.name)
     names = [name for name, _ in holders]
     marks = [Mark(name if names.count(name) == 1 else f"{name} ({', '.join(who)})", v,
-                  tuple(s.histogram.cdf(v) for s in series))
+                  tuple(exceedance(sim, output, v) for sim in sims))
              for (name, v), who in holders.items()]
     return series, sorted(marks, key=lambda m: m.value)
 
@@ -332,7 +337,8 @@ def distribution_figure(sims: Sequence[Simulation], output: str, ci: float = 0.9
         ax.set_ylim(0, (top or 1.0) * 1.08)
 
         def describe(m: Mark) -> str:
-            return "percentile " + _per_series(series, [format_percent(c) for c in m.cdf])
+            return "percentile " + _per_series(
+                series, [format_percentile(a.p, a.low, a.high) for a in m.above])
 
         _claim_lines(ax, marks, unit, axis, describe)
         _decorate(ax, sims, output, axis, f"% of draws per bin ({len(edges) - 1} bins)")
@@ -362,7 +368,8 @@ def exceedance_figure(sims: Sequence[Simulation], output: str, ci: float = 0.90)
         ax.set_yticks([0, 10, 25, 50, 75, 90, 100])
 
         def describe(m: Mark) -> str:
-            return "P(>) " + _per_series(series, [format_percent(1 - c) for c in m.cdf])
+            return "P(>) " + _per_series(series, [format_share(a.p, a.low, a.high)
+                                                  for a in m.above])
 
         _claim_lines(ax, marks, unit, axis, describe)
         _decorate(ax, sims, output, axis, "P(value > x), %")

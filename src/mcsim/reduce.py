@@ -22,7 +22,9 @@ SUMMARY_COLUMNS = ["output", "label", "unit", "mean", "mean_se", "std", "median"
                    "ci_level", "ci_low", "ci_low_se", "ci_high", "ci_high_se", "min", "max",
                    "count", "nonfinite", "coarse"]
 CLAIM_COLUMNS = ["claim", "output", "scope", "unit", "value", "percentile", "percentile_se",
-                 "p_exceed", "p_exceed_se", "median", "value_over_median", "source"]
+                 "p_exceed", "p_exceed_se", "p_exceed_low", "p_exceed_high", "median",
+                 "value_over_median", "source"]
+BOUND_LEVEL = 0.95  # the confidence of a claim's p_exceed_low / p_exceed_high
 
 
 def quantile_se(hist, p: np.ndarray) -> np.ndarray:
@@ -122,25 +124,88 @@ def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
+@dataclass(frozen=True)
+class Exceedance:
+    """The share of draws above a value, ``p`` = 1 - ``cdf``, with its standard error ``se``
+    and a ``BOUND_LEVEL`` interval [``low``, ``high``] for the probability it estimates."""
+
+    cdf: float
+    se: float
+    low: float
+    high: float
+
+    @property
+    def p(self) -> float:
+        return 1 - self.cdf
+
+
+def binomial_interval(k: float, n: int, level: float = BOUND_LEVEL) -> tuple[float, float]:
+    """A confidence interval for a probability of which ``k`` of ``n`` iid draws are hits.
+
+    Clopper-Pearson's exact interval (Beta quantiles; ``k`` may be fractional, as a count
+    interpolated inside a histogram bin). It covers at least ``level`` at every n and p,
+    where Wald's p +- z se covers nothing when k is 0. With no hit it is [0, 1 - ((1 -
+    level) / 2)^(1/n)], about [0, 3.7/n] at 95%: an upper bound that holds with 97.5%
+    confidence (the rule of three, 3/n, is the 95% one; Hanley & Lippman-Hand 1983,
+    *JAMA* 249(13)); with every draw a hit, its mirror image.
+    """
+    tail = (1 - level) / 2
+    low = 0.0 if k <= 0 else float(special.betaincinv(k, n - k + 1, tail))
+    high = 1.0 if k >= n else float(special.betaincinv(k + 1, n - k, 1 - tail))
+    return low, high
+
+
+def exceedance(sim: Simulation, output: str, value: float) -> Exceedance:
+    """How often ``output`` exceeds ``value`` in ``sim``, with an error that means something
+    at the extremes too.
+
+    Plain Monte Carlo: the standard error is binomial, sqrt(p (1 - p) / n), with p kept at
+    least half a draw from 0 and 1, so that where no draw (or every draw) exceeds it is
+    about 0.71 / n (the spread of Jeffreys' Beta(1/2, n + 1/2) posterior) rather than 0;
+    the interval is ``binomial_interval``. Latin hypercube and Sobol' runs: the spread
+    between replicates (floored, see ``_cdf_floor``) and p +- t(R - 1) se, clipped to
+    [0, 1]; where no draw (or every draw) exceeds, the replicates agree on nothing, so the
+    interval is at least the iid one over all the draws.
+    """
+    st = sim.outputs[output]
+    n = st.count
+    if n == 0:
+        return Exceedance(math.nan, math.nan, math.nan, math.nan)
+    cdf = st.histogram.cdf(value)
+    p = 1 - cdf
+    iid_low, iid_high = binomial_interval(p * n, n)
+    if not sim.replicates:
+        kept = min(max(cdf, 0.5 / n), 1 - 0.5 / n)
+        return Exceedance(cdf, math.sqrt(kept * (1 - kept) / n), iid_low, iid_high)
+    from scipy import stats
+
+    cdfs = [r[output].histogram.cdf(value) for r in sim.replicates]
+    se = max(float(replicate_se(cdfs)), _cdf_floor(sim))
+    half = float(stats.t.ppf(0.5 + BOUND_LEVEL / 2, len(cdfs) - 1)) * se
+    low, high = max(p - half, 0.0), min(p + half, 1.0)
+    if p <= 0:
+        high = max(high, iid_high)
+    if p >= 1:
+        low = min(low, iid_low)
+    return Exceedance(cdf, se, low, high)
+
+
 def audit_claims(sim: Simulation) -> pd.DataFrame:
     """Where each claimed value falls: its percentile and the probability of exceeding it,
-    each with its Monte Carlo standard error: binomial, sqrt(F (1 - F) / n), for plain Monte
-    Carlo; the spread between replicates for Latin hypercube and Sobol' runs."""
+    each with its Monte Carlo standard error, and a ``BOUND_LEVEL`` interval for the
+    probability (``exceedance``): where no draw exceeds a claim, the draws bound the
+    probability (below about 3.7/n at 95%) rather than show it to be 0."""
     rows = []
     for claim in sim.scenario.claims:
         st = sim.outputs[claim.output]
-        cdf = st.histogram.cdf(claim.value)
-        if sim.replicates:
-            se = max(float(replicate_se([r[claim.output].histogram.cdf(claim.value)
-                                         for r in sim.replicates])), _cdf_floor(sim))
-        else:
-            se = math.sqrt(cdf * (1 - cdf) / st.count) if st.count else math.nan
+        above = exceedance(sim, claim.output, claim.value)
         median = float(st.histogram.quantile(0.5)[0][0])
         rows.append({
             "claim": claim.name, "output": claim.output, "scope": claim.scope,
             "unit": sim.scenario.output(claim.output).unit, "value": claim.value,
-            "percentile": 100 * cdf, "percentile_se": 100 * se, "p_exceed": 1 - cdf,
-            "p_exceed_se": se, "median": median,
+            "percentile": 100 * above.cdf, "percentile_se": 100 * above.se,
+            "p_exceed": above.p, "p_exceed_se": above.se, "p_exceed_low": above.low,
+            "p_exceed_high": above.high, "median": median,
             "value_over_median": claim.value / median if median else math.nan,
             "source": claim.source,
         })

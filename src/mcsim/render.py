@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .units import format_percent, format_rate, format_value
+from .units import format_percentile, format_rate, format_share, format_value
 
 if TYPE_CHECKING:
     from .engine import Simulation
@@ -145,11 +145,14 @@ def summary_notes(summary: pd.DataFrame) -> list[str]:
 
 
 def claims_text(claims: pd.DataFrame, width: int | None = None) -> str:
-    """Where each claim falls: its percentile and the probability that the truth exceeds it."""
+    """Where each claim falls: its percentile and the probability that the truth exceeds it
+    (where no draw, or every draw, exceeds it: the bound the draws give, e.g. "<0.1%")."""
     if claims.empty:
         return "(no claims in this scenario)"
-    rows = [[r.claim, r.output, format_value(r.value, r.unit), format_percent(r.percentile / 100),
-             format_percent(r.p_exceed)] for r in claims.itertuples()]
+    rows = [[r.claim, r.output, format_value(r.value, r.unit),
+             format_percentile(r.p_exceed, r.p_exceed_low, r.p_exceed_high),
+             format_share(r.p_exceed, r.p_exceed_low, r.p_exceed_high)]
+            for r in claims.itertuples()]
     header = ["claim", "output", "claimed", "percentile", "P(true > claimed)"]
     if claims["scope"].astype(bool).any():  # which reading of the figure each line audits
         header.append("scope")

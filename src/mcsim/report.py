@@ -37,7 +37,7 @@ from .render import summary_notes
 from .scenario import Scenario
 from .sensitivity import Tornado, tornado
 from .sweep import check_axis, parse_axis, sweep
-from .units import format_compact, format_percent, format_value
+from .units import format_compact, format_percent, format_percentile, format_share, format_value
 
 TORNADO_DRAWS = 500_000  # sensitivity draws per tornado (capped at the run's draws)
 MAX_TORNADOS = 6  # default: the outputs that have claims, at most this many
@@ -418,9 +418,11 @@ class _Page:
                 f"<td><code>{_e(r.claim)}</code></td>{self._scenario_cell(scen)}"
                 f"<td><code>{_e(r.output)}</code></td><td>{_e(r.scope)}</td>"
                 + _num(r.value, format_value(r.value, r.unit), "value")
-                + _num(r.percentile, format_percent(r.percentile / 100), "percentile",
-                       f' <span class="se">± {r.percentile_se:.2g} pts</span>')
-                + _num(r.p_exceed, format_percent(r.p_exceed), "p_exceed")
+                + _num(r.percentile,
+                       format_percentile(r.p_exceed, r.p_exceed_low, r.p_exceed_high),
+                       "percentile", f' <span class="se">± {r.percentile_se:.2g} pts</span>')
+                + _num(r.p_exceed, format_share(r.p_exceed, r.p_exceed_low, r.p_exceed_high),
+                       "p_exceed")
                 + f"<td>{_cited(r.source)}{note}</td></tr>")
         return ("<p>Where each published figure falls in the simulated distribution of the "
                 "output it speaks about: its percentile (with its Monte Carlo standard error) "
@@ -649,7 +651,10 @@ class _Page:
             "order statistics (distribution-free); for a claim's percentile binomial. More "
             "draws shrink them.",
             "A claim's percentile is the share of draws at or below it; P(true > claimed) is "
-            "the rest. A claim near the 50th percentile is the model's central estimate.",
+            "the rest. A claim near the 50th percentile is the model's central estimate. "
+            "Where no draw (or every draw) exceeds a claim, or too few to show, the table "
+            "gives the 95% bound the draws allow (e.g. <0.1%; about 3.7/n for n draws), "
+            "never 0% or 100%.",
             "The charts show the share of draws in each of the bins across the axis; the "
             "axis spans the 0.1th to the 99.9th percentile and every claim.",
         ]

@@ -296,13 +296,23 @@ def _spearman(corr: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _rank_correlation(sums, inputs) -> list[dict]:
+    """Spearman's rho per input, and ctv, its normalised square, with batch-means errors.
+
+    ctv carries rho's error too: it is zero exactly when rho is, so it is negligible when rho
+    is; and its error is never below that of rho**2 for rho ~ N(rho, se**2), sqrt(4 rho**2
+    se**2 + 2 se**4), over the normaliser. Near rho = 0 the batches' squares all sit near 0
+    and their spread says nothing (ctv of 56% was shown for an input whose rho was 0).
+    """
     rho = _spearman(sums.corr.sum(axis=0), sums.y.sum(axis=0))
     rho_b = _spearman(sums.corr, sums.y)  # [K, D]
     k = rho_b.shape[0]
-    ctv = np.sign(rho) * rho**2 / np.sum(rho**2)
+    norm = np.sum(rho**2)
+    ctv = np.sign(rho) * rho**2 / norm
     ctv_b = np.sign(rho_b) * rho_b**2 / np.sum(rho_b**2, axis=1, keepdims=True)
     se_rho = rho_b.std(axis=0, ddof=1) / math.sqrt(k)
-    se_ctv = ctv_b.std(axis=0, ddof=1) / math.sqrt(k)
+    se_square = np.sqrt(4 * rho**2 * se_rho**2 + 2 * se_rho**4)
+    se_ctv = np.maximum(ctv_b.std(axis=0, ddof=1) / math.sqrt(k), se_square / norm)
+    rho_negligible = np.abs(rho) <= NEGLIGIBLE_SE * se_rho
     rows = []
     for i, name in enumerate(inputs):
         rows.append({"input": name, "method": "spearman", "low": np.nan, "high": np.nan,
@@ -310,6 +320,7 @@ def _rank_correlation(sums, inputs) -> list[dict]:
                      "detail": "Spearman rank correlation; batch-means error"})
         rows.append({"input": name, "method": "ctv", "low": np.nan, "high": np.nan,
                      "value": float(ctv[i]), "se": float(se_ctv[i]),
+                     "negligible": bool(rho_negligible[i]),
                      "detail": "normalised squared rank correlation, signed; sums to 100% "
                                "by construction, not a variance decomposition"})
     return rows
@@ -380,7 +391,13 @@ def _swing(scenario, output, inputs, percentiles, threads) -> tuple[list[dict], 
 
 
 def _rank(table: pd.DataFrame, methods: tuple[str, ...]) -> pd.DataFrame:
-    """Rank inputs within each method by |value|; values indistinguishable from zero tie last."""
+    """Rank inputs within each method by |value|; values indistinguishable from zero tie last.
+
+    ``rank_spread`` is the largest difference between an input's ranks over the methods that
+    tell any input from zero: a method that finds every value negligible (every swing 0 when
+    all the medians sit where the output is flat) ranks nothing, and its tie would otherwise
+    put every input first.
+    """
     table = table.copy()
     if "monotonic" not in table:
         table["monotonic"] = np.nan
@@ -392,7 +409,9 @@ def _rank(table: pd.DataFrame, methods: tuple[str, ...]) -> pd.DataFrame:
     size = table["value"].abs().where(~table["negligible"], 0.0)
     table["rank"] = (table.assign(size=size).groupby("method")["size"]
                      .rank(ascending=False, method="min").astype(int))
-    spread = table.groupby("input")["rank"].agg(lambda r: int(r.max() - r.min()))
+    informative = ~table.groupby("method")["negligible"].transform("all")
+    spread = (table[informative].groupby("input")["rank"].agg(lambda r: int(r.max() - r.min()))
+              .reindex(table["input"].unique(), fill_value=0))
     table["rank_spread"] = table["input"].map(spread)
     n_inputs = table["input"].nunique()
     table["disagrees"] = table["rank_spread"] >= max(3, math.ceil(n_inputs / 4))
@@ -409,6 +428,12 @@ def _explain(table: pd.DataFrame, sums, inputs, methods) -> list[str]:
     notes = []
     value = table.pivot(index="input", columns="method", values="value")
     se = table.pivot(index="input", columns="method", values="se")
+    negligible = table.pivot(index="input", columns="method", values="negligible")
+    for method in [m for m in methods if negligible[m].all()]:
+        notes.append(f"{method}: no input's value is distinguishable from zero"
+                     + (" (the output does not move when one input moves with the others at "
+                        "their medians)" if method == "swing" else "")
+                     + "; its ranks are left out of the comparison between methods.")
     if "s1" in value:
         total = float(value["s1"].sum())
         if total < 0.9:
@@ -427,11 +452,11 @@ def _explain(table: pd.DataFrame, sums, inputs, methods) -> list[str]:
             reasons.append("the swing is not monotonic between its percentiles")
         if {"swing", "binned"} <= set(value):
             ranks = table[table["input"] == name].set_index("method")["rank"]
-            if ranks["swing"] + 2 < ranks["binned"]:
+            if ranks["swing"] + 2 < ranks["binned"] and not negligible.at[name, "swing"]:
                 reasons.append("its swing around the base case is large but its average "
                                "effect is small: it matters mostly in combination with "
                                "other inputs (interaction) or at the base case only")
-            elif ranks["binned"] + 2 < ranks["swing"]:
+            elif ranks["binned"] + 2 < ranks["swing"] and not negligible.at[name, "binned"]:
                 reasons.append("its average effect exceeds its swing at the base case: the "
                                "effect grows when other inputs move (interaction) or lies "
                                "outside the P-low/P-high range")

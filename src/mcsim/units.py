@@ -104,5 +104,29 @@ def format_percent(p: float) -> str:
     return f"{pct:.1f}%"
 
 
+def format_share(p: float, low: float, high: float) -> str:
+    """A probability estimated from draws, given its confidence interval [``low``, ``high``].
+
+    As ``format_percent``, except where the estimate rounds to certainty or below 0.1%
+    (no draw, or too few to show): there it is the interval's bound, never under 0.1%
+    ("<0.1%" at a million draws or ten million, "<0.4%" at a thousand) and never shown as
+    "0.0%" or "100.0%".
+    """
+    if math.isnan(p):
+        return "n/a"
+    pct = 100 * p
+    if pct < 0.1:
+        return f"<{max(math.ceil(1000 * high - 1e-9), 1) / 10:.1f}%"
+    if pct > 99.9:
+        return f">{min(math.floor(1000 * low + 1e-9), 999) / 10:.1f}%"
+    return f"{pct:.1f}%"
+
+
+def format_percentile(p_exceed: float, low: float, high: float) -> str:
+    """``format_share`` of a claim's percentile, the share at or below it, from the interval
+    [``low``, ``high``] of the share above it (``reduce.exceedance``)."""
+    return format_share(1 - p_exceed, 1 - high, 1 - low)
+
+
 def format_rate(per_second: float) -> str:
     return f"{_sig(per_second / 1e6)}M" if per_second >= 1e6 else f"{_sig(per_second)}"
