@@ -297,10 +297,15 @@ def sweep_text(sw, width: int | None = None) -> str:
                          f"{format_value(s.ci_low, out.unit)} to "
                          f"{format_value(s.ci_high, out.unit)}",
                          format_value(s["mean"], out.unit),
-                         *(f"{format_percent(cl.loc[c.name, 'percentile'] / 100)} / "
-                           f"{format_percent(cl.loc[c.name, 'p_exceed'])}" for c in claims)])
+                         *(f"{format_percentile(*_exceedance(cl.loc[c.name]))} / "
+                           f"{format_share(*_exceedance(cl.loc[c.name]))}" for c in claims)])
         header = [*inputs, "median", f"{100 * sw.ci:g}% interval", "mean",
                   *(f"{c.name} pct / P(>)" for c in claims)]
         blocks.append(_wrap(f"{out.label} ({name})", width) + "\n"
                       + _table(header, rows, set(range(len(header))), width))
     return "\n\n".join(blocks)
+
+
+def _exceedance(claim: pd.Series) -> tuple[float, float, float]:
+    """A claims row's P(true > claimed) with its interval, as ``format_share`` takes them."""
+    return claim["p_exceed"], claim["p_exceed_low"], claim["p_exceed_high"]

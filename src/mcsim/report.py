@@ -571,14 +571,16 @@ class _Page:
             rows = []
             for pt in sw.points:
                 st = pt.summary.set_index("output").loc[output]
-                exceed = pt.claims.set_index("claim")["p_exceed"]
+                exceed = pt.claims.set_index("claim")
                 rows.append(
                     f"<tr><td class=num>{pt.moves[0][2]:,.6g}</td>"
                     + _num(st["median"], format_value(st["median"], unit), "median",
                            _se(st["median_se"], unit))
                     + f"<td class=num>{_e(format_value(st['ci_low'], unit))} to "
                     f"{_e(format_value(st['ci_high'], unit))}</td>"
-                    + "".join(f"<td class=num>{_e(format_percent(exceed[c]))}</td>"
+                    + "".join("<td class=num>" + _e(format_share(
+                        exceed.loc[c, "p_exceed"], exceed.loc[c, "p_exceed_low"],
+                        exceed.loc[c, "p_exceed_high"])) + "</td>"
                               for c in claims) + "</tr>")
             parts.append(
                 f"<h3><code>{_e(axis.input)}</code> held at each value</h3>"
