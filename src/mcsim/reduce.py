@@ -97,12 +97,18 @@ def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
     reported quantile fell outside the histogram's fine range (it is then only bounded by the
     exact min and max); widen the run's pilot or report it.
     """
+    from .quantiles import estimate
+
     level = check_level(ci)
     probs = np.array([0.5, (1 - level) / 2, (1 + level) / 2])
+    # one series of refinement passes for the summary and the quantiles asked for
+    wanted = np.concatenate([probs, np.asarray(sim.quantiles, dtype=float)])
+    quantiles = estimate(sim, {o.name: wanted for o in sim.scenario.outputs})
     rows = []
     for out in sim.scenario.outputs:
         st = sim.outputs[out.name]
-        q, fine = st.histogram.quantile(probs)
+        _, fine = st.histogram.quantile(probs)
+        q, se = quantiles[out.name].value[:3], quantiles[out.name].se[:3]
         if sim.replicates:
             reps = [r[out.name] for r in sim.replicates]
             mean_se = float(replicate_se([r.mean for r in reps]))
@@ -110,7 +116,6 @@ def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
                             _quantile_floor(sim, st.histogram, probs))
         else:
             mean_se = st.std / math.sqrt(st.count) if st.count > 1 else math.nan
-            se = quantile_se(st.histogram, probs)
         rows.append({
             "output": out.name, "label": out.label, "unit": out.unit,
             "mean": st.mean, "mean_se": mean_se,
@@ -135,7 +140,7 @@ def audit_claims(sim: Simulation) -> pd.DataFrame:
                                          for r in sim.replicates])), _cdf_floor(sim))
         else:
             se = math.sqrt(cdf * (1 - cdf) / st.count) if st.count else math.nan
-        median = float(st.histogram.quantile(0.5)[0][0])
+        median = float(sim.quantile(claim.output, 0.5)[0])
         rows.append({
             "claim": claim.name, "output": claim.output, "scope": claim.scope,
             "unit": sim.scenario.output(claim.output).unit, "value": claim.value,

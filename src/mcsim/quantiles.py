@@ -1,0 +1,300 @@
+"""Quantiles with their whole error: the exact sample quantile where the histogram could be wrong.
+
+The log-octave histogram (``histogram.py``) interpolates linearly inside a bin 2**-10 wide
+relative to |x|. Where the density is smooth across the bin that is far inside the Monte
+Carlo error; where it is not (an atom, an end of the distribution inside the bin, a density
+that changes a lot from one bin to the next) it can miss by many standard errors. So:
+
+- ``interpolation_error`` bounds what the interpolation can add, from the bin and its two
+  neighbours: a density that is linear or curved at the scale of the bins moves a quantile
+  by at most ``w * (|slope| + |curvature|) / 8`` (w the bin width, slope and curvature the
+  relative first and second differences of the density), and where the draws sit inside the
+  bin moves it by ``w * sqrt(f (1 - f) / c)`` (c draws in the bin, the quantile a fraction f
+  into it).
+- A quantile whose bound exceeds ``REFINE_SHARE`` of its Monte Carlo error, or whose bin holds
+  the minimum or maximum, has an empty neighbour, or is not a regular bin, is *refined*:
+  the streams are counter-addressed, so further passes regenerate exactly the same draws and
+  keep only those inside the window that holds each wanted rank (``exact_order_statistics``).
+  A window with more than ``COLLECT_LIMIT`` draws is cut into ``SUB_BINS`` finer bins, and
+  the next pass narrows to the one that holds the rank; a window whose draws are all equal is
+  an atom, whose value is exact. Memory stays bounded at any number of draws.
+- Refined quantiles are the sample quantiles of numpy's ``interpolated_inverted_cdf``
+  (Hyndman and Fan's type 4, linear interpolation of the empirical CDF: the histogram's own
+  convention), and their standard error is read off exact order statistics too. Unrefined
+  quantiles add the interpolation bound to their standard error, in quadrature.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from . import _kernels as K
+from .errors import McsimError
+from .histogram import Histogram
+
+REFINE_SHARE = 0.2  # refine when the interpolation could add this share of the Monte Carlo se
+COLLECT_LIMIT = 1 << 16  # draws of one window kept in memory to take an order statistic
+SUB_BINS = 1 << 12  # finer bins of a window that holds more draws than that
+MAX_PASSES = 8  # each narrows a window 4,096-fold; a window of adjacent doubles is an atom
+CHUNK_DRAWS = 16 * K.TILE  # draws evaluated at once in a refinement pass (8 MB per output)
+QUANTILE_COLUMNS = ["output", "label", "unit", "p", "value", "se", "exact"]
+
+
+def check_probabilities(probs) -> tuple[float, ...]:
+    """Probabilities strictly between 0 and 1, as floats in the order given, once each."""
+    out = []
+    for p in probs:
+        if isinstance(p, bool) or not isinstance(p, int | float | np.integer | np.floating) \
+                or not 0 < p < 1:
+            raise McsimError(f"quantiles: each must be a probability strictly between 0 and 1 "
+                             f"(got {p!r})")
+        out.append(float(p))
+    return tuple(dict.fromkeys(out))
+
+
+def parse_probabilities(text: str) -> tuple[float, ...]:
+    """``0.001,0.01,0.5,0.99`` as probabilities (``--quantiles``)."""
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise McsimError(f"--quantiles: {text!r} is not a comma-separated list of "
+                         "probabilities (e.g. 0.001,0.5,0.99)") from None
+    if not values:
+        raise McsimError("--quantiles: give at least one probability (e.g. 0.001,0.5,0.99)")
+    try:
+        return check_probabilities(values)
+    except McsimError as e:
+        raise McsimError(f"--{e}") from None
+
+
+def order_ranks(n: int, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """1-based ranks k and k + 1 (clipped to 1..n) and weight g of the type-4 sample quantile
+    ``x_(k) + g (x_(k+1) - x_(k))`` with ``k = floor(n p)`` (numpy's
+    ``interpolated_inverted_cdf``)."""
+    h = n * np.asarray(p, dtype=float)
+    k = np.floor(h)
+    g = h - k
+    return np.clip(k, 1, n).astype(np.int64), np.clip(k + 1, 1, n).astype(np.int64), g
+
+
+def se_probabilities(n: int, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rank fractions one standard error either side of the p-quantile of n iid draws:
+    the Beta(np + 1, n(1 - p) + 1) quantiles at Phi(-1) and Phi(+1) (as
+    ``reduce.quantile_se``)."""
+    a, b = n * p + 1, n * (1 - p) + 1
+    return (special.betaincinv(a, b, special.ndtr(-1.0)),
+            special.betaincinv(a, b, special.ndtr(1.0)))
+
+
+def interpolation_error(hist: Histogram, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each p: the most the bin's linear interpolation can move the quantile, and whether
+    the quantile's bin is one the bound cannot speak for (not a regular bin, holds the
+    minimum or maximum, or has an empty neighbour)."""
+    p = np.atleast_1d(np.asarray(p, dtype=float))
+    n = hist.total
+    lower, upper, fine, cum = hist._binned
+    raw_lower, raw_upper, _ = hist.layout.edges()
+    counts = hist.counts.astype(float)
+    nonempty = np.flatnonzero(hist.counts)
+    i = np.clip(np.searchsorted(cum, p * n, side="left"), nonempty[0], nonempty[-1])
+    last = len(counts) - 1
+    unsure = ((i <= nonempty[0]) | (i >= nonempty[-1]) | ~fine[i]
+              | ~fine[np.maximum(i - 1, 0)] | ~fine[np.minimum(i + 1, last)])
+    prev, nxt = np.maximum(i - 1, 0), np.minimum(i + 1, last)
+    unsure |= (counts[prev] == 0) | (counts[nxt] == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        density = counts / (raw_upper - raw_lower)
+        d0 = density[i]
+        slope = (density[nxt] - density[prev]) / (2 * d0)
+        curvature = (density[nxt] - 2 * d0 + density[prev]) / d0
+        width = upper[i] - lower[i]
+        before = np.where(i > 0, cum[i - 1], 0)
+        f = np.clip((p * n - before) / counts[i], 0.0, 1.0)
+        bound = width * ((np.abs(slope) + np.abs(curvature)) / 8
+                         + np.sqrt(f * (1 - f) / counts[i]))
+    return np.where(unsure, np.inf, bound), unsure
+
+
+@dataclass(frozen=True)
+class Quantiles:
+    """Quantiles of one output: values, standard errors, and which are exact sample quantiles."""
+
+    p: np.ndarray
+    value: np.ndarray
+    se: np.ndarray
+    exact: np.ndarray
+
+
+def estimate(sim, wanted: Mapping[str, np.ndarray]) -> dict[str, Quantiles]:
+    """The ``wanted`` quantiles of each output of ``sim`` with their standard errors; the
+    ones the histogram could get wrong are refined into exact sample quantiles (by further
+    passes over the same draws, at most one series of passes per call; results are cached in
+    ``sim``). Standard errors are the iid ones (``reduce.quantile_se``) plus any
+    interpolation error, in quadrature; a caller with replicates replaces them."""
+    plans = {}
+    ranks: dict[str, set[int]] = {}
+    for name, probs in wanted.items():
+        hist = sim.outputs[name].histogram
+        probs = np.atleast_1d(np.asarray(probs, dtype=float))
+        n = hist.total
+        if n < 2:
+            plans[name] = None
+            continue
+        lo, hi = se_probabilities(n, probs)
+        q, _ = hist.quantile(np.concatenate([probs, lo, hi]))
+        se_mc = (q[2 * probs.size:] - q[probs.size:2 * probs.size]) / 2
+        bound, unsure = interpolation_error(hist, probs)
+        refine = unsure | (bound > REFINE_SHARE * se_mc)
+        plans[name] = (probs, q[:probs.size], se_mc, bound, refine, lo, hi)
+        rs = ranks.setdefault(name, set())
+        for pp in (probs[refine], lo[refine], hi[refine]):
+            k1, k2, _ = order_ranks(n, pp)
+            rs.update(int(r) for r in k1)
+            rs.update(int(r) for r in k2)
+    cache = sim.refined
+    missing = {name: sorted(r for r in rs if (name, r) not in cache)
+               for name, rs in ranks.items()}
+    missing = {k: v for k, v in missing.items() if v}
+    if missing:
+        cache.update(exact_order_statistics(sim, missing))
+    result = {}
+    for name, plan in plans.items():
+        if plan is None:
+            probs = np.atleast_1d(np.asarray(wanted[name], dtype=float))
+            value, _ = sim.outputs[name].histogram.quantile(probs)
+            nan = np.full(probs.shape, np.nan)
+            result[name] = Quantiles(probs, value, nan, np.zeros(probs.shape, dtype=bool))
+            continue
+        probs, value, se_mc, bound, refine, lo, hi = plan
+        n = sim.outputs[name].histogram.total
+
+        def exact(pp, name=name, n=n):
+            k1, k2, g = order_ranks(n, pp)
+            x1 = np.array([cache[name, int(r)] for r in k1])
+            x2 = np.array([cache[name, int(r)] for r in k2])
+            return np.where(g > 0, x1 + g * (x2 - x1), x1)
+
+        value = value.copy()
+        se = np.hypot(se_mc, np.where(refine, 0.0, bound))
+        if refine.any():
+            value[refine] = exact(probs[refine])
+            se[refine] = (exact(hi[refine]) - exact(lo[refine])) / 2
+        result[name] = Quantiles(probs, value, se, refine.copy())
+    return result
+
+
+def exact_order_statistics(sim, ranks: Mapping[str, list[int]]) -> dict[tuple[str, int], float]:
+    """The draws of 1-based ``ranks`` (in ascending order of the finite draws) of each output,
+    from passes over the same draws as ``sim``; memory is bounded whatever the draw count."""
+    windows = {}
+    for name, rs in ranks.items():
+        hist = sim.outputs[name].histogram
+        lower, upper, _, cum = hist._binned
+        for r in rs:
+            i = int(np.searchsorted(cum, r, side="left"))
+            windows[name, r] = (float(lower[i]), float(upper[i]))
+    found: dict[tuple[str, int], float] = {}
+    for _ in range(MAX_PASSES):
+        if not windows:
+            break
+        tallies = _pass(sim, windows)
+        for key, t in tallies.items():
+            name, r = key
+            a, b = windows[key]
+            rank = r - t.below
+            if not 1 <= rank <= t.inside:  # not where the first pass said: search everywhere
+                h = sim.outputs[name].histogram
+                windows[key] = (h.minimum, h.maximum)
+            elif t.kept is not None:
+                found[key] = float(np.partition(t.kept, rank - 1)[rank - 1])
+            elif t.low == t.high:
+                found[key] = t.low
+            else:
+                j = int(np.searchsorted(np.cumsum(t.sub), rank, side="left"))
+                edges = np.linspace(a, b, SUB_BINS + 1)
+                windows[key] = (float(edges[j]), float(edges[j + 1]))
+            if key in found:
+                del windows[key]
+    if windows:  # windows that narrowing cannot split further: their middle
+        found.update({key: (a + b) / 2 for key, (a, b) in windows.items()})
+    return found
+
+
+@dataclass
+class _Tally:
+    """What a pass learns about one window [a, b]: draws below it, draws inside it, their
+    extremes, the draws themselves (when few) and their counts in ``SUB_BINS`` finer bins."""
+
+    below: int = 0
+    inside: int = 0
+    low: float = math.inf
+    high: float = -math.inf
+    kept: list | np.ndarray | None = None
+    sub: np.ndarray | None = None
+
+
+def _pass(sim, windows: Mapping[tuple[str, int], tuple[float, float]]) -> dict:
+    """One pass over all the draws of ``sim``, evaluating only the outputs that have windows."""
+    from .engine import output_values, program_for
+
+    names = list(dict.fromkeys(name for name, _ in windows))
+    prog = program_for(sim, names)
+    tallies = {key: _Tally(kept=[], sub=np.zeros(SUB_BINS, dtype=np.int64)) for key in windows}
+    for begin in range(0, sim.draws, CHUNK_DRAWS):
+        end = min(begin + CHUNK_DRAWS, sim.draws)
+        values = output_values(prog, begin, end, sim.threads)
+        for (name, r), t in tallies.items():
+            x = values[names.index(name)]
+            a, b = windows[name, r]
+            t.below += int(np.count_nonzero(x < a))
+            inside = x[(x >= a) & (x <= b)]
+            if not inside.size:
+                continue
+            t.inside += inside.size
+            t.low = min(t.low, float(inside.min()))
+            t.high = max(t.high, float(inside.max()))
+            if t.kept is not None:
+                t.kept.append(inside)
+                if t.inside > COLLECT_LIMIT:
+                    t.kept = None
+            if b > a:
+                t.sub += np.histogram(inside, bins=SUB_BINS, range=(a, b))[0]
+    for t in tallies.values():
+        if t.kept is not None:
+            t.kept = np.concatenate(t.kept) if t.kept else np.empty(0)
+    return tallies
+
+
+def quantile_table(sim, probs, ci: float | None = None) -> pd.DataFrame:
+    """Tidy quantiles: one row per output and probability, with standard error and whether
+    the value is an exact sample quantile (``quantiles.csv``)."""
+    probs = np.asarray(check_probabilities(probs), dtype=float)
+    est = estimate(sim, {o.name: probs for o in sim.scenario.outputs})
+    if sim.replicates:
+        est = _replicate_errors(sim, est)
+    rows = []
+    for out in sim.scenario.outputs:
+        q = est[out.name]
+        for p, v, s, e in zip(q.p, q.value, q.se, q.exact, strict=True):
+            rows.append({"output": out.name, "label": out.label, "unit": out.unit, "p": p,
+                         "value": v, "se": s, "exact": bool(e)})
+    return pd.DataFrame(rows, columns=QUANTILE_COLUMNS)
+
+
+def _replicate_errors(sim, est: dict[str, Quantiles]) -> dict[str, Quantiles]:
+    """Standard errors from the spread between replicates (``reduce.summarize``'s rule)."""
+    from .reduce import _quantile_floor, replicate_se
+
+    out = {}
+    for name, q in est.items():
+        reps = [r[name].histogram.quantile(q.p)[0] for r in sim.replicates]
+        se = np.maximum(replicate_se(reps),
+                        _quantile_floor(sim, sim.outputs[name].histogram, q.p))
+        out[name] = replace(q, se=se)
+    return out
