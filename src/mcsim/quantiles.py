@@ -32,9 +32,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+from numba import prange
 from scipy import special
 
 from . import _kernels as K
+from ._jit import jit_parallel
 from .errors import McsimError
 from .histogram import Histogram
 
@@ -192,7 +194,7 @@ def estimate(sim, wanted: Mapping[str, np.ndarray]) -> dict[str, Quantiles]:
 def exact_order_statistics(sim, ranks: Mapping[str, list[int]]) -> dict[tuple[str, int], float]:
     """The draws of 1-based ``ranks`` (in ascending order of the finite draws) of each output,
     from passes over the same draws as ``sim``; memory is bounded whatever the draw count."""
-    windows = {}
+    windows: dict[tuple[str, int], tuple[float, float]] = {}
     for name, rs in ranks.items():
         hist = sim.outputs[name].histogram
         lower, upper, _, cum = hist._binned
@@ -203,72 +205,94 @@ def exact_order_statistics(sim, ranks: Mapping[str, list[int]]) -> dict[tuple[st
     for _ in range(MAX_PASSES):
         if not windows:
             break
-        tallies = _pass(sim, windows)
-        for key, t in tallies.items():
+        tallies = _pass(sim, {(name, *w) for (name, _), w in windows.items()})
+        for key, (a, b) in list(windows.items()):
             name, r = key
-            a, b = windows[key]
+            t = tallies[name, a, b]
             rank = r - t.below
             if not 1 <= rank <= t.inside:  # not where the first pass said: search everywhere
                 h = sim.outputs[name].histogram
                 windows[key] = (h.minimum, h.maximum)
-            elif t.kept is not None:
+                continue
+            if t.inside <= COLLECT_LIMIT:
                 found[key] = float(np.partition(t.kept, rank - 1)[rank - 1])
             elif t.low == t.high:
                 found[key] = t.low
-            else:
+            else:  # the finer bin that holds the rank, and its neighbours (rounding at edges)
                 j = int(np.searchsorted(np.cumsum(t.sub), rank, side="left"))
-                edges = np.linspace(a, b, SUB_BINS + 1)
-                windows[key] = (float(edges[j]), float(edges[j + 1]))
-            if key in found:
-                del windows[key]
+                step = (b - a) / SUB_BINS
+                windows[key] = (max(a, a + (j - 1) * step), min(b, a + (j + 2) * step))
+                continue
+            del windows[key]
     if windows:  # windows that narrowing cannot split further: their middle
         found.update({key: (a + b) / 2 for key, (a, b) in windows.items()})
     return found
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Tally:
     """What a pass learns about one window [a, b]: draws below it, draws inside it, their
-    extremes, the draws themselves (when few) and their counts in ``SUB_BINS`` finer bins."""
+    extremes, the draws themselves (when at most ``COLLECT_LIMIT``) and their counts in
+    ``SUB_BINS`` finer bins."""
 
-    below: int = 0
-    inside: int = 0
-    low: float = math.inf
-    high: float = -math.inf
-    kept: list | np.ndarray | None = None
-    sub: np.ndarray | None = None
+    below: int
+    inside: int
+    low: float
+    high: float
+    kept: np.ndarray
+    sub: np.ndarray
 
 
-def _pass(sim, windows: Mapping[tuple[str, int], tuple[float, float]]) -> dict:
-    """One pass over all the draws of ``sim``, evaluating only the outputs that have windows."""
+def _pass(sim, windows: set[tuple[str, float, float]]) -> dict[tuple[str, float, float], _Tally]:
+    """One pass over all the draws of ``sim``, evaluating only the outputs that have windows
+    (``(output, a, b)``: the closed interval [a, b])."""
     from .engine import output_values, program_for
 
-    names = list(dict.fromkeys(name for name, _ in windows))
+    order = sorted(windows)
+    names = sorted({name for name, _, _ in order})
+    rows = np.array([names.index(name) for name, _, _ in order], dtype=np.int64)
+    a = np.array([w[1] for w in order])
+    b = np.array([w[2] for w in order])
+    n_w = len(order)
+    counts = np.zeros((n_w, 2), dtype=np.int64)  # below, inside
+    extremes = np.tile([np.inf, -np.inf], (n_w, 1))
+    kept = np.empty((n_w, COLLECT_LIMIT))
+    sub = np.zeros((n_w, SUB_BINS), dtype=np.int64)
     prog = program_for(sim, names)
-    tallies = {key: _Tally(kept=[], sub=np.zeros(SUB_BINS, dtype=np.int64)) for key in windows}
     for begin in range(0, sim.draws, CHUNK_DRAWS):
-        end = min(begin + CHUNK_DRAWS, sim.draws)
-        values = output_values(prog, begin, end, sim.threads)
-        for (name, r), t in tallies.items():
-            x = values[names.index(name)]
-            a, b = windows[name, r]
-            t.below += int(np.count_nonzero(x < a))
-            inside = x[(x >= a) & (x <= b)]
-            if not inside.size:
+        values = output_values(prog, begin, min(begin + CHUNK_DRAWS, sim.draws), sim.threads)
+        _tally(values, rows, a, b, counts, extremes, kept, sub)
+    return {w: _Tally(int(counts[k, 0]), int(counts[k, 1]), float(extremes[k, 0]),
+                      float(extremes[k, 1]), kept[k, :min(counts[k, 1], COLLECT_LIMIT)],
+                      sub[k]) for k, w in enumerate(order)}
+
+
+@jit_parallel
+def _tally(values, rows, a, b, counts, extremes, kept, sub):
+    """Fold the draws ``values[rows[k]]`` into window k's tally: the finite draws below
+    ``a[k]``, and of those in [a[k], b[k]] the count, extremes, first ``kept.shape[1]``
+    values and counts in ``sub.shape[1]`` equal bins. One window per thread at a time, so
+    the result does not depend on the number of threads."""
+    n_sub = sub.shape[1]
+    limit = kept.shape[1]
+    for k in prange(rows.shape[0]):
+        x = values[rows[k]]
+        lo, hi = a[k], b[k]
+        scale = n_sub / (hi - lo) if hi > lo else 0.0
+        for v in x:
+            if not np.isfinite(v):
                 continue
-            t.inside += inside.size
-            t.low = min(t.low, float(inside.min()))
-            t.high = max(t.high, float(inside.max()))
-            if t.kept is not None:
-                t.kept.append(inside)
-                if t.inside > COLLECT_LIMIT:
-                    t.kept = None
-            if b > a:
-                t.sub += np.histogram(inside, bins=SUB_BINS, range=(a, b))[0]
-    for t in tallies.values():
-        if t.kept is not None:
-            t.kept = np.concatenate(t.kept) if t.kept else np.empty(0)
-    return tallies
+            if v < lo:
+                counts[k, 0] += 1
+            elif v <= hi:
+                n = counts[k, 1]
+                if n < limit:
+                    kept[k, n] = v
+                counts[k, 1] = n + 1
+                extremes[k, 0] = min(extremes[k, 0], v)
+                extremes[k, 1] = max(extremes[k, 1], v)
+                j = int((v - lo) * scale)
+                sub[k, min(j, n_sub - 1)] += 1
 
 
 def quantile_table(sim, probs, ci: float | None = None) -> pd.DataFrame:

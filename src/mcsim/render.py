@@ -271,3 +271,16 @@ def correlations_text(table: pd.DataFrame, repairs: tuple = (),
     lines += [_wrap(f"note: repaired {r.a} ~ {r.b}: {r.requested:+.3f} -> {r.repaired:+.3f} "
                     "(nearest valid correlation matrix)", width) for r in repairs]
     return "\n".join(lines)
+
+
+def quantiles_text(table: pd.DataFrame, width: int | None = None) -> str:
+    """The quantiles asked for: one row per output, each quantile with its standard error."""
+    probs = list(dict.fromkeys(table["p"]))
+    rows = []
+    for _, group in table.groupby("output", sort=False):
+        first = group.iloc[0]
+        rows.append([first["label"], *(f"{format_value(r.value, r.unit)} ± "
+                                       f"{format_value(r.se, r.unit)}"
+                                       for r in group.itertuples())])
+    header = ["output", *(f"p{100 * p:g}" for p in probs)]
+    return _table(header, rows, set(range(1, len(header))), width)
