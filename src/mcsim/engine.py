@@ -411,8 +411,8 @@ def _ready_kernels(prog: Program, n_threads: int) -> float:
 
 
 def _pilot_values(prog: Program, n: int, n_threads: int, begin: int = 0) -> np.ndarray:
-    """The outputs of draws ``begin .. begin+n-1`` as ``[output, draw]``, from ``reduce_tiles`` in its
-    store-only mode (so a run loads or compiles one kernel, not two)."""
+    """The outputs of draws ``begin .. begin+n-1`` as ``[output, draw]``, from
+    ``reduce_tiles`` in its store-only mode (so a run loads or compiles one kernel, not two)."""
     n_out = len(prog.out_regs)
     store = np.empty((n_out, n))
     K.reduce_tiles(*prog.kernel_args, prog.out_regs, np.zeros(n_out),

@@ -26,7 +26,6 @@ that changes a lot from one bin to the next) it can miss by many standard errors
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -139,7 +138,7 @@ def estimate(sim, wanted: Mapping[str, np.ndarray]) -> dict[str, Quantiles]:
     passes over the same draws, at most one series of passes per call; results are cached in
     ``sim``). Standard errors are the iid ones (``reduce.quantile_se``) plus any
     interpolation error, in quadrature; a caller with replicates replaces them."""
-    plans = {}
+    plans: dict[str, tuple | None] = {}
     ranks: dict[str, set[int]] = {}
     for name, probs in wanted.items():
         hist = sim.outputs[name].histogram
