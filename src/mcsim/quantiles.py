@@ -43,7 +43,7 @@ REFINE_SHARE = 0.2  # refine when the interpolation could add this share of the 
 COLLECT_LIMIT = 1 << 16  # draws of one window kept in memory to take an order statistic
 SUB_BINS = 1 << 12  # finer bins of a window that holds more draws than that
 MAX_PASSES = 8  # each narrows a window 4,096-fold; a window of adjacent doubles is an atom
-CHUNK_DRAWS = 16 * K.TILE  # draws evaluated at once in a refinement pass (8 MB per output)
+CHUNK_BYTES = 1 << 24  # outputs of the draws evaluated at once in a refinement pass (16 MB)
 QUANTILE_COLUMNS = ["output", "label", "unit", "p", "value", "se", "exact"]
 
 
@@ -258,8 +258,9 @@ def _pass(sim, windows: set[tuple[str, float, float]]) -> dict[tuple[str, float,
     kept = np.empty((n_w, COLLECT_LIMIT))
     sub = np.zeros((n_w, SUB_BINS), dtype=np.int64)
     prog = program_for(sim, names)
-    for begin in range(0, sim.draws, CHUNK_DRAWS):
-        values = output_values(prog, begin, min(begin + CHUNK_DRAWS, sim.draws), sim.threads)
+    chunk = K.TILE * max(sim.threads, CHUNK_BYTES // (8 * K.TILE * len(names)))
+    for begin in range(0, sim.draws, chunk):
+        values = output_values(prog, begin, min(begin + chunk, sim.draws), sim.threads)
         _tally(values, rows, a, b, counts, extremes, kept, sub)
     return {w: _Tally(int(counts[k, 0]), int(counts[k, 1]), float(extremes[k, 0]),
                       float(extremes[k, 1]), kept[k, :min(counts[k, 1], COLLECT_LIMIT)],
@@ -270,28 +271,49 @@ def _pass(sim, windows: set[tuple[str, float, float]]) -> dict[tuple[str, float,
 def _tally(values, rows, a, b, counts, extremes, kept, sub):
     """Fold the draws ``values[rows[k]]`` into window k's tally: the finite draws below
     ``a[k]``, and of those in [a[k], b[k]] the count, extremes, first ``kept.shape[1]``
-    values and counts in ``sub.shape[1]`` equal bins. One window per thread at a time, so
-    the result does not depend on the number of threads."""
+    values and counts in ``sub.shape[1]`` equal bins.
+
+    Windows are sorted by row, then by ``a``: each output's row is read once, by one thread
+    (so the result does not depend on the number of threads), and a draw counts the windows
+    that start at or below it."""
     n_sub = sub.shape[1]
     limit = kept.shape[1]
-    for k in prange(rows.shape[0]):
-        x = values[rows[k]]
-        lo, hi = a[k], b[k]
-        scale = n_sub / (hi - lo) if hi > lo else 0.0
-        for v in x:
-            if not np.isfinite(v):
+    starts = np.flatnonzero(np.diff(rows)) + 1
+    bounds = np.empty(starts.size + 2, dtype=np.int64)
+    bounds[0] = 0
+    bounds[1:-1] = starts
+    bounds[-1] = rows.size
+    scale = np.where(b > a, n_sub / (b - a), 0.0)
+    for g in prange(bounds.size - 1):
+        k0, k1 = bounds[g], bounds[g + 1]
+        first = a[k0:k1]
+        reach = b[k0:k1].copy()  # the furthest end of windows 0..i
+        for i in range(1, reach.size):
+            reach[i] = max(reach[i], reach[i - 1])
+        starting = np.zeros(k1 - k0 + 1, dtype=np.int64)  # draws with j window starts <= them
+        for v in values[rows[k0]]:
+            if not np.isfinite(v):  # not ranked (nan, or an infinity)
                 continue
-            if v < lo:
-                counts[k, 0] += 1
-            elif v <= hi:
-                n = counts[k, 1]
-                if n < limit:
-                    kept[k, n] = v
-                counts[k, 1] = n + 1
-                extremes[k, 0] = min(extremes[k, 0], v)
-                extremes[k, 1] = max(extremes[k, 1], v)
-                j = int((v - lo) * scale)
-                sub[k, min(j, n_sub - 1)] += 1
+            j = 0  # the number of window starts <= v, without branches (few windows)
+            for start in first:
+                j += start <= v
+            starting[j] += 1
+            for i in range(j - 1, -1, -1):
+                if reach[i] < v:
+                    break
+                k = k0 + i
+                if v <= b[k]:
+                    n = counts[k, 1]
+                    if n < limit:
+                        kept[k, n] = v
+                    counts[k, 1] = n + 1
+                    extremes[k, 0] = min(extremes[k, 0], v)
+                    extremes[k, 1] = max(extremes[k, 1], v)
+                    sub[k, min(int((v - a[k]) * scale[k]), n_sub - 1)] += 1
+        below = 0
+        for i in range(k1 - k0):  # v < a[k] exactly when fewer than i + 1 windows start <= v
+            below += starting[i]
+            counts[k0 + i, 0] += below
 
 
 def quantile_table(sim, probs, ci: float | None = None) -> pd.DataFrame:
