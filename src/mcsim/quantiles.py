@@ -43,7 +43,7 @@ REFINE_SHARE = 0.2  # refine when the interpolation could add this share of the 
 COLLECT_LIMIT = 1 << 16  # draws of one window kept in memory to take an order statistic
 SUB_BINS = 1 << 12  # finer bins of a window that holds more draws than that
 MAX_PASSES = 8  # each narrows a window 4,096-fold; a window of adjacent doubles is an atom
-CHUNK_BYTES = 1 << 24  # outputs of the draws evaluated at once in a refinement pass (16 MB)
+CHUNK_BYTES = 1 << 25  # outputs of the draws evaluated at once in a refinement pass (32 MB)
 QUANTILE_COLUMNS = ["output", "label", "unit", "p", "value", "se", "exact"]
 
 
