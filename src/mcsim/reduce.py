@@ -93,9 +93,10 @@ def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
 
     Standard errors come from the iid formulas for plain Monte Carlo, and from the spread
     between replicates for Latin hypercube and Sobol' runs (never below the resolution of
-    one draw per replicate, see ``_cdf_floor``). ``coarse`` is true when a
-    reported quantile fell outside the histogram's fine range (it is then only bounded by the
-    exact min and max); widen the run's pilot or report it.
+    one draw per replicate, see ``_cdf_floor``). Quantiles are refined where the histogram
+    could be wrong (``quantiles.estimate``). ``coarse`` is true when a reported quantile fell
+    outside the histogram's fine range and could not be refined (it is then only bounded by
+    the exact min and max).
     """
     from .quantiles import estimate
 
@@ -122,7 +123,7 @@ def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
             "std": st.std, "median": q[0], "median_se": se[0], "ci_level": level,
             "ci_low": q[1], "ci_low_se": se[1], "ci_high": q[2], "ci_high_se": se[2],
             "min": st.minimum, "max": st.maximum, "count": st.count, "nonfinite": st.nonfinite,
-            "coarse": bool(st.count and not np.all(fine)),
+            "coarse": bool(st.count and not np.all(fine | quantiles[out.name].exact[:3])),
         })
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
