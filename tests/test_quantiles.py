@@ -12,7 +12,7 @@ from scipy import stats
 from builders import make_scenario, run_main
 from mcsim import engine, quantiles
 from mcsim.errors import McsimError
-from mcsim.reduce import SUMMARY_COLUMNS
+from mcsim.reduce import QUANTILE_COLUMNS, SUMMARY_COLUMNS
 
 PROBS = (0.001, 0.01, 0.05, 0.5, 0.95, 0.99, 0.999)
 NORMAL_ATOM = 2.5  # max(n, 2.5), n ~ Normal(3, 1): an atom of mass Phi(-0.5) and a normal tail
@@ -171,7 +171,7 @@ def test_run_quantiles_writes_a_tidy_csv_and_keeps_the_summary_columns(tmp_path,
                                monkeypatch, capsys)
     assert code == 0, err
     table = pd.read_csv(out / "quantiles.csv")
-    assert table.columns.tolist() == quantiles.QUANTILE_COLUMNS
+    assert table.columns.tolist() == QUANTILE_COLUMNS
     assert table["p"].tolist() == [0.001, 0.01, 0.5, 0.99]
     assert table["value"].tolist() == [1.0, 1.0, 5.0, 9.0]
     assert pd.read_csv(out / "summary.csv").columns.tolist() == SUMMARY_COLUMNS

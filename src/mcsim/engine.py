@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
@@ -123,9 +123,18 @@ class Simulation:
     def quantile_table(self, quantiles=None) -> pd.DataFrame:
         """The quantiles asked for (default: those given to ``simulate``) of every output,
         each with its standard error: one row per output and probability."""
-        from .quantiles import quantile_table
+        from .reduce import quantile_table
 
         return quantile_table(self, self.quantiles if quantiles is None else quantiles)
+
+    def regenerate(self, outputs: list[str], chunk_draws: int) -> Iterator[np.ndarray]:
+        """The draws of ``outputs`` in this run again, bit for bit, as ``[output, draw]``
+        arrays of ``chunk_draws`` draws (a multiple of the tile) at a time, in draw order:
+        streams are counter-addressed, so a later pass sees exactly what the run saw."""
+        prog = program_for(self, outputs)
+        for begin in range(0, self.draws, chunk_draws):
+            n = min(chunk_draws, self.draws - begin)
+            yield _pilot_values(prog, n, self.threads, begin)
 
     def summary(self, ci: float = 0.90) -> pd.DataFrame:
         from .reduce import summarize
@@ -327,12 +336,6 @@ def program_for(sim: Simulation, outputs: list[str]) -> Program:
     only = replace(sc, outputs=tuple(sc.output(o) for o in outputs), claims=())
     design = sim.design or sampling.Plan("mc", 1, sim.draws, sim.draws)
     return _with_design(compile_program(only, sim.seed), design, sim.seed, sc)
-
-
-def output_values(prog: Program, begin: int, end: int, n_threads: int) -> np.ndarray:
-    """The outputs of draws ``begin .. end-1`` as ``[output, draw]`` (bounded chunks of a
-    run regenerated, e.g. for ``quantiles.exact_order_statistics``)."""
-    return _pilot_values(prog, end - begin, n_threads, begin)
 
 
 def require_finite(sim: Simulation) -> None:

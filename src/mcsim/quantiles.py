@@ -27,10 +27,9 @@ that changes a lot from one bin to the next) it can miss by many standard errors
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from numba import prange
 from scipy import special
 
@@ -44,7 +43,6 @@ COLLECT_LIMIT = 1 << 16  # draws of one window kept in memory to take an order s
 SUB_BINS = 1 << 12  # finer bins of a window that holds more draws than that
 MAX_PASSES = 8  # each narrows a window 4,096-fold; a window of adjacent doubles is an atom
 CHUNK_BYTES = 1 << 25  # outputs of the draws evaluated at once in a refinement pass (32 MB)
-QUANTILE_COLUMNS = ["output", "label", "unit", "p", "value", "se", "exact"]
 
 
 def check_probabilities(probs) -> tuple[float, ...]:
@@ -245,8 +243,6 @@ class _Tally:
 def _pass(sim, windows: set[tuple[str, float, float]]) -> dict[tuple[str, float, float], _Tally]:
     """One pass over all the draws of ``sim``, evaluating only the outputs that have windows
     (``(output, a, b)``: the closed interval [a, b])."""
-    from .engine import output_values, program_for
-
     order = sorted(windows)
     names = sorted({name for name, _, _ in order})
     rows = np.array([names.index(name) for name, _, _ in order], dtype=np.int64)
@@ -257,10 +253,8 @@ def _pass(sim, windows: set[tuple[str, float, float]]) -> dict[tuple[str, float,
     extremes = np.tile([np.inf, -np.inf], (n_w, 1))
     kept = np.empty((n_w, COLLECT_LIMIT))
     sub = np.zeros((n_w, SUB_BINS), dtype=np.int64)
-    prog = program_for(sim, names)
     chunk = K.TILE * max(sim.threads, CHUNK_BYTES // (8 * K.TILE * len(names)))
-    for begin in range(0, sim.draws, chunk):
-        values = output_values(prog, begin, min(begin + chunk, sim.draws), sim.threads)
+    for values in sim.regenerate(names, chunk):
         _tally(values, rows, a, b, counts, extremes, kept, sub)
     return {w: _Tally(int(counts[k, 0]), int(counts[k, 1]), float(extremes[k, 0]),
                       float(extremes[k, 1]), kept[k, :min(counts[k, 1], COLLECT_LIMIT)],
@@ -314,32 +308,3 @@ def _tally(values, rows, a, b, counts, extremes, kept, sub):
         for i in range(k1 - k0):  # v < a[k] exactly when fewer than i + 1 windows start <= v
             below += starting[i]
             counts[k0 + i, 0] += below
-
-
-def quantile_table(sim, probs, ci: float | None = None) -> pd.DataFrame:
-    """Tidy quantiles: one row per output and probability, with standard error and whether
-    the value is an exact sample quantile (``quantiles.csv``)."""
-    probs = np.asarray(check_probabilities(probs), dtype=float)
-    est = estimate(sim, {o.name: probs for o in sim.scenario.outputs})
-    if sim.replicates:
-        est = _replicate_errors(sim, est)
-    rows = []
-    for out in sim.scenario.outputs:
-        q = est[out.name]
-        for p, v, s, e in zip(q.p, q.value, q.se, q.exact, strict=True):
-            rows.append({"output": out.name, "label": out.label, "unit": out.unit, "p": p,
-                         "value": v, "se": s, "exact": bool(e)})
-    return pd.DataFrame(rows, columns=QUANTILE_COLUMNS)
-
-
-def _replicate_errors(sim, est: dict[str, Quantiles]) -> dict[str, Quantiles]:
-    """Standard errors from the spread between replicates (``reduce.summarize``'s rule)."""
-    from .reduce import _quantile_floor, replicate_se
-
-    out = {}
-    for name, q in est.items():
-        reps = [r[name].histogram.quantile(q.p)[0] for r in sim.replicates]
-        se = np.maximum(replicate_se(reps),
-                        _quantile_floor(sim, sim.outputs[name].histogram, q.p))
-        out[name] = replace(q, se=se)
-    return out

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 SUMMARY_COLUMNS = ["output", "label", "unit", "mean", "mean_se", "std", "median", "median_se",
                    "ci_level", "ci_low", "ci_low_se", "ci_high", "ci_high_se", "min", "max",
                    "count", "nonfinite", "coarse"]
+QUANTILE_COLUMNS = ["output", "label", "unit", "p", "value", "se", "exact"]
 CLAIM_COLUMNS = ["claim", "output", "scope", "unit", "value", "percentile", "percentile_se",
                  "p_exceed", "p_exceed_se", "median", "value_over_median", "source"]
 
@@ -88,6 +89,30 @@ def _quantile_floor(sim: Simulation, hist, probs: np.ndarray) -> np.ndarray:
     return (hi - lo) / math.sqrt(12 * len(sim.replicates))
 
 
+def _replicate_quantile_se(sim: Simulation, output: str, probs: np.ndarray) -> np.ndarray:
+    """Standard errors of quantiles of a replicated design: the spread of the replicates'
+    quantiles, floored at one draw per replicate (``_quantile_floor``)."""
+    spread = replicate_se([r[output].histogram.quantile(probs)[0] for r in sim.replicates])
+    return np.maximum(spread, _quantile_floor(sim, sim.outputs[output].histogram, probs))
+
+
+def quantile_table(sim: Simulation, probs) -> pd.DataFrame:
+    """Tidy quantiles (``quantiles.csv``): one row per output and probability, with its
+    standard error and whether the value is an exact sample quantile of the draws."""
+    from .quantiles import check_probabilities, estimate
+
+    probs = np.asarray(check_probabilities(probs), dtype=float)
+    est = estimate(sim, {o.name: probs for o in sim.scenario.outputs})
+    rows = []
+    for out in sim.scenario.outputs:
+        q = est[out.name]
+        se = _replicate_quantile_se(sim, out.name, probs) if sim.replicates else q.se
+        rows += [{"output": out.name, "label": out.label, "unit": out.unit, "p": p,
+                  "value": v, "se": e, "exact": bool(x)}
+                 for p, v, e, x in zip(probs, q.value, se, q.exact, strict=True)]
+    return pd.DataFrame(rows, columns=QUANTILE_COLUMNS)
+
+
 def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
     """One row per output: mean (with its standard error), median, interval, extremes.
 
@@ -113,8 +138,7 @@ def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
         if sim.replicates:
             reps = [r[out.name] for r in sim.replicates]
             mean_se = float(replicate_se([r.mean for r in reps]))
-            se = np.maximum(replicate_se([r.histogram.quantile(probs)[0] for r in reps]),
-                            _quantile_floor(sim, st.histogram, probs))
+            se = _replicate_quantile_se(sim, out.name, probs)
         else:
             mean_se = st.std / math.sqrt(st.count) if st.count > 1 else math.nan
         rows.append({
