@@ -78,6 +78,7 @@ class Simulation:
     # exact order statistics found so far, by (output, 1-based rank): see ``quantiles.py``
     refined: dict[tuple[str, int], float] = field(default_factory=dict, repr=False,
                                                   compare=False)
+    program: Program | None = field(default=None, repr=False, compare=False)  # as run
 
     def __repr__(self) -> str:
         return (f"<Simulation of {self.scenario.name!r}: {self.draws:,} draws, seed {self.seed}, "
@@ -129,9 +130,14 @@ class Simulation:
 
     def regenerate(self, outputs: list[str], chunk_draws: int) -> Iterator[np.ndarray]:
         """The draws of ``outputs`` in this run again, bit for bit, as ``[output, draw]``
-        arrays of ``chunk_draws`` draws (a multiple of the tile) at a time, in draw order:
-        streams are counter-addressed, so a later pass sees exactly what the run saw."""
-        prog = program_for(self, outputs)
+        arrays of ``chunk_draws`` draws (a multiple of the tile) at a time, in draw order: the
+        run's own program over counter-addressed streams, so a later pass sees exactly what
+        the run saw."""
+        prog = self.program or _with_design(compile_program(self.scenario, self.seed),
+                                            self.design or sampling.plan("mc", self.draws),
+                                            self.seed, self.scenario)
+        names = [o.name for o in self.scenario.outputs]
+        prog = replace(prog, out_regs=prog.out_regs[[names.index(o) for o in outputs]])
         for begin in range(0, self.draws, chunk_draws):
             n = min(chunk_draws, self.draws - begin)
             yield _pilot_values(prog, n, self.threads, begin)
@@ -326,16 +332,7 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
     wall = time.perf_counter() - t0
     return replace(_result(scenario, done, seed, n_threads, wall, kernel_seconds,
                            _outputs(scenario, layouts, shifts, state), reason, design, reps),
-                   quantiles=quantiles)
-
-
-def program_for(sim: Simulation, outputs: list[str]) -> Program:
-    """The program of ``sim``'s run computing only ``outputs`` (same seed, design and draws:
-    every stream is keyed by its input's name and Sobol' dimension by its position)."""
-    sc = sim.scenario
-    only = replace(sc, outputs=tuple(sc.output(o) for o in outputs), claims=())
-    design = sim.design or sampling.Plan("mc", 1, sim.draws, sim.draws)
-    return _with_design(compile_program(only, sim.seed), design, sim.seed, sc)
+                   quantiles=quantiles, program=prog)
 
 
 def require_finite(sim: Simulation) -> None:
