@@ -51,7 +51,7 @@ PINNED_COLUMNS = {
                    "median"],
 }
 GOLDEN_SHA256 = {
-    "summary.csv": "43686cab49b91dfb396a77fe306a3e3c377016e692ef6f9cb8782381bd6f452e",
+    "summary.csv": "d8b3a025cefef05eee791ec4bd645ce17b85c49c65b17bab77e62a53ef614642",
     "claims.csv": "e968faf4770926fd53d629484b3e5e4e36ef5cdc14dfddf10142349d7f64cc36",
 }
 

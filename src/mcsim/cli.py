@@ -78,11 +78,15 @@ def cli() -> None:
                    "into charts/ in the results folder; needs matplotlib")
 @click.option("--plot-format", type=click.Choice(["png", "svg", "pdf"]), default=None,
               help="image format of the charts (implies --plot)  [default: png]")
+@click.option("--quantiles", "quantiles", default=None, metavar="P,P,...",
+              help="also report these quantiles (e.g. 0.001,0.01,0.5,0.99) of every output, "
+              "each with its standard error, in quantiles.csv")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correlations,
-        sampler, replicates, plot, plot_format, quiet) -> None:
+        sampler, replicates, plot, plot_format, quantiles, quiet) -> None:
     """Simulate SCENARIO (a file, or a built-in name; default: deepseek) and report."""
     from . import engine, export, reduce, render, sampling
+    from .quantiles import parse_probabilities
     from .scenario import load_scenario
 
     plot = plot or plot_format is not None
@@ -92,6 +96,7 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
 
         require_matplotlib()  # before the run, not after it
     level = reduce.check_level(ci)
+    probs = parse_probabilities(quantiles) if quantiles is not None else ()
     targets = [reduce.parse_target(t) for t in until]
     if max_draws is not None and not targets:
         raise McsimError("--max-draws: caps a run with --until; without it, set the run's size "
@@ -108,7 +113,8 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
     plan = sampling.plan(sampler, draws, replicates, auto_stop=bool(targets))
     with _progress_bar(plan.draws, quiet) as progress:
         sim = engine.simulate(sc, draws, seed=seed, threads=threads, progress=progress,
-                              stop=stop, sampler=sampler, replicates=replicates)
+                              stop=stop, sampler=sampler, replicates=replicates,
+                              quantiles=probs)
     engine.require_finite(sim)
     summary, claims = sim.summary(level), sim.claims()
     charts = {}
@@ -128,13 +134,17 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
         click.echo(render.precision_text(sim, reduce.precision(sim, targets, level), width))
     click.echo()
     click.echo(render.summary_text(summary, width))
+    if probs:
+        click.echo()
+        click.echo(render.quantiles_text(sim.quantile_table(), width))
     click.echo()
     click.echo(render.claims_text(claims, width))
     if sc.correlations:
         click.echo()
         table = reduce.rank_correlations(sim, engine.redraw_correlated(sim))
         click.echo(render.correlations_text(table, sc.repairs, width))
-    click.echo(f"\nwrote {folder}/summary.csv, claims.csv, manifest.json")
+    also = ", quantiles.csv" if probs else ""
+    click.echo(f"\nwrote {folder}/summary.csv, claims.csv{also}, manifest.json")
     if charts:
         click.echo(f"wrote {len(charts)} charts in {folder}/charts/")
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -74,6 +74,11 @@ class Simulation:
     stopped: str = "draws"  # why the run ended: "draws", "converged" or "max-draws"
     design: sampling.Plan | None = None  # the sampling design (None: plain Monte Carlo)
     replicates: tuple[dict[str, OutputStats], ...] = ()  # per replicate (lhs, sobol)
+    quantiles: tuple[float, ...] = ()  # probabilities asked for beside the summary's
+    # exact order statistics found so far, by (output, 1-based rank): see ``quantiles.py``
+    refined: dict[tuple[str, int], float] = field(default_factory=dict, repr=False,
+                                                  compare=False)
+    program: Program | None = field(default=None, repr=False, compare=False)  # as run
 
     def __repr__(self) -> str:
         return (f"<Simulation of {self.scenario.name!r}: {self.draws:,} draws, seed {self.seed}, "
@@ -104,8 +109,38 @@ class Simulation:
         return self.draws / busy if busy > 0 else math.inf
 
     def quantile(self, output: str, q: float | np.ndarray) -> np.ndarray:
+        """Quantiles of ``output``: exact sample quantiles where the histogram could be wrong
+        (``quantiles.estimate``)."""
+        from .quantiles import estimate
+
         self.scenario.output(output)
-        return self.outputs[output].histogram.quantile(q)[0]
+        probs = np.atleast_1d(np.asarray(q, dtype=float))
+        inner = (probs > 0) & (probs < 1)
+        value = self.outputs[output].histogram.quantile(probs)[0]
+        if inner.any():
+            value[inner] = estimate(self, {output: probs[inner]})[output].value
+        return value
+
+    def quantile_table(self, quantiles=None) -> pd.DataFrame:
+        """The quantiles asked for (default: those given to ``simulate``) of every output,
+        each with its standard error: one row per output and probability."""
+        from .reduce import quantile_table
+
+        return quantile_table(self, self.quantiles if quantiles is None else quantiles)
+
+    def regenerate(self, outputs: list[str], chunk_draws: int) -> Iterator[np.ndarray]:
+        """The draws of ``outputs`` in this run again, bit for bit, as ``[output, draw]``
+        arrays of ``chunk_draws`` draws (a multiple of the tile) at a time, in draw order: the
+        run's own program over counter-addressed streams, so a later pass sees exactly what
+        the run saw."""
+        prog = self.program or _with_design(compile_program(self.scenario, self.seed),
+                                            self.design or sampling.plan("mc", self.draws),
+                                            self.seed, self.scenario)
+        names = [o.name for o in self.scenario.outputs]
+        prog = replace(prog, out_regs=prog.out_regs[[names.index(o) for o in outputs]])
+        for begin in range(0, self.draws, chunk_draws):
+            n = min(chunk_draws, self.draws - begin)
+            yield _pilot_values(prog, n, self.threads, begin)
 
     def summary(self, ci: float = 0.90) -> pd.DataFrame:
         from .reduce import summarize
@@ -246,7 +281,7 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
              progress: Progress | None = None,
              stop: Callable[[Simulation], bool] | None = None,
              sampler: str = "mc", replicates: int | None = None,
-             program: Program | None = None) -> Simulation:
+             program: Program | None = None, quantiles=()) -> Simulation:
     """Draw ``draws`` scenarios and reduce every output as they stream past.
 
     ``batch_tiles`` (tiles of 65,536 draws per kernel call) sets how often ``progress`` is
@@ -261,8 +296,13 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
 
     ``program`` is ``scenario`` already lowered for ``seed`` (a sweep lowers it once and
     changes only its constants from point to point).
+    ``quantiles`` are probabilities whose quantiles ``Simulation.quantile_table`` reports
+    (each with its standard error) beside the summary's median and interval.
     """
+    from .quantiles import check_probabilities
+
     _check_draws(draws)
+    quantiles = check_probabilities(quantiles)
     seed = new_seed() if seed is None else seed
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise McsimError(f"seed: must be a whole number >= 0 (got {seed!r})")
@@ -293,8 +333,9 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
             else:
                 reason = "draws" if stop is None else "max-draws"
     wall = time.perf_counter() - t0
-    return _result(scenario, done, seed, n_threads, wall, kernel_seconds,
-                   _outputs(scenario, layouts, shifts, state), reason, design, reps)
+    return replace(_result(scenario, done, seed, n_threads, wall, kernel_seconds,
+                           _outputs(scenario, layouts, shifts, state), reason, design, reps),
+                   quantiles=quantiles, program=prog)
 
 
 def require_finite(sim: Simulation) -> None:
@@ -372,14 +413,15 @@ def _ready_kernels(prog: Program, n_threads: int) -> float:
     return time.perf_counter() - t0
 
 
-def _pilot_values(prog: Program, n: int, n_threads: int) -> np.ndarray:
-    """The outputs of draws ``0 .. n-1`` as ``[output, draw]``, from ``reduce_tiles`` in its
-    store-only mode (so a run loads or compiles one kernel, not two)."""
+def _pilot_values(prog: Program, n: int, n_threads: int, begin: int = 0) -> np.ndarray:
+    """The outputs of draws ``begin .. begin+n-1`` as ``[output, draw]``, from
+    ``reduce_tiles`` in its store-only mode (so a run loads or compiles one kernel, not two)."""
     n_out = len(prog.out_regs)
     store = np.empty((n_out, n))
     K.reduce_tiles(*prog.kernel_args, prog.out_regs, np.zeros(n_out),
                    np.zeros((n_out, 4), dtype=np.int64), np.zeros(n_out, dtype=np.int64), 10,
-                   0, n, 0, -(-n // K.TILE), np.zeros((n_threads, 1), dtype=np.int32),
+                   begin, begin + n, 0, -(-n // K.TILE),
+                   np.zeros((n_threads, 1), dtype=np.int32),
                    np.zeros((n_out, K.N_STATS)), np.zeros((n_threads, n_out), dtype=np.int64),
                    store, n_threads)
     return store

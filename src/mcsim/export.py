@@ -49,7 +49,8 @@ CHARTS = "charts"  # the subfolder of a results folder that holds run --plot's c
 # What mcsim writes into a results folder (run and report). A folder holding anything else is
 # not replaced: it is someone's, and replacing a folder removes what it held.
 RESULT_NAMES = frozenset({"summary.csv", "claims.csv", "manifest.json", "index.html",
-                          "comparison.csv", "sweep.csv", "sweep.png", CHARTS})
+                          "comparison.csv", "sweep.csv", "sweep.png", "quantiles.csv",
+                          CHARTS})
 LOCK_WAIT_SECONDS = 60.0  # how long a writer waits for another one to finish
 TEST_HOOK = "MCSIM_TEST_EXPORT"  # see _test_step; read by this module only
 _HELD_SIGNALS = tuple(getattr(signal, s) for s in ("SIGINT", "SIGTERM", "SIGHUP")
@@ -121,7 +122,7 @@ def manifest(sim: Simulation, ci: float) -> dict:
         "correlation_repairs": [{"a": r.a, "b": r.b, "requested": r.requested,
                                  "repaired": r.repaired} for r in sim.scenario.repairs],
         "seed": sim.seed, "draws": sim.draws, "stopped": sim.stopped, "ci_level": ci,
-        "sampler": sim.sampler,
+        "sampler": sim.sampler, "quantiles": list(sim.quantiles),
         "replicates": len(sim.replicates) or None,
         "errors": ("spread of independent replicates" if sim.replicates
                    else "iid Monte Carlo formulas"),
@@ -143,7 +144,8 @@ def write_results(sim: Simulation, out_dir: str | Path, ci: float,
                   summary: pd.DataFrame | None = None, claims: pd.DataFrame | None = None,
                   extra: Mapping[str, str | bytes] | None = None) -> Path:
     """Replace ``out_dir`` by a folder of summary.csv, claims.csv and manifest.json (and
-    ``extra`` files, such as charts), all or nothing (see ``write_folder``).
+    quantiles.csv when the run asked for quantiles, and ``extra`` files, such as charts), all
+    or nothing (see ``write_folder``).
 
     Pass the ``summary`` and ``claims`` frames already shown to the user, so that the files
     hold exactly what was printed.
@@ -156,6 +158,8 @@ def write_results(sim: Simulation, out_dir: str | Path, ci: float,
         "manifest.json": json.dumps(manifest(sim, ci), indent=2) + "\n",
         **(extra or {}),
     }
+    if sim.quantiles:
+        files["quantiles.csv"] = sim.quantile_table().to_csv(index=False)
     return write_folder(Path(out_dir), files)
 
 

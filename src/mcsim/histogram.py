@@ -2,11 +2,11 @@
 
 Each octave [2**e, 2**(e+1)) of |x| is cut into ``2**SUB_BITS`` equal bins, read straight from
 the float's exponent and top mantissa bits (``_kernels.histogram_index``), so a bin is at most
-``2**-SUB_BITS`` wide relative to x. A quantile interpolated inside its bin differs from the
-exact sample quantile by about sqrt(bin mass) of its Monte Carlo standard error: 1-3% of it
-in the body and up to ~15% at p = 0.001 (``tests/test_histogram.py``), the same fraction at
-any number of draws, since both shrink as 1/sqrt(n); the interpolation bias itself is of
-order (bin width)**2 and negligible.
+``2**-SUB_BITS`` wide relative to x. Where the density is smooth across bins, a quantile
+interpolated inside its bin differs from the exact sample quantile by about sqrt(bin mass) of
+its Monte Carlo standard error (``tests/test_histogram.py``). Where it is not (an atom, an end
+of the distribution inside a bin, a narrow spread far from zero) it can miss by many standard
+errors: ``quantiles.py`` bounds that error and refines such quantiles into exact ones.
 
 Every bin is (lower, upper]. Layout for one output, ascending in x: negative overflow,
 negative octaves (largest |x| first), negative underflow, zero, positive underflow, positive

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 SUMMARY_COLUMNS = ["output", "label", "unit", "mean", "mean_se", "std", "median", "median_se",
                    "ci_level", "ci_low", "ci_low_se", "ci_high", "ci_high_se", "min", "max",
                    "count", "nonfinite", "coarse"]
+QUANTILE_COLUMNS = ["output", "label", "unit", "p", "value", "se", "exact"]
 CLAIM_COLUMNS = ["claim", "output", "scope", "unit", "value", "percentile", "percentile_se",
                  "p_exceed", "p_exceed_se", "p_exceed_low", "p_exceed_high", "median",
                  "value_over_median", "source"]
@@ -90,36 +91,65 @@ def _quantile_floor(sim: Simulation, hist, probs: np.ndarray) -> np.ndarray:
     return (hi - lo) / math.sqrt(12 * len(sim.replicates))
 
 
+def _replicate_quantile_se(sim: Simulation, output: str, probs: np.ndarray) -> np.ndarray:
+    """Standard errors of quantiles of a replicated design: the spread of the replicates'
+    quantiles, floored at one draw per replicate (``_quantile_floor``)."""
+    spread = replicate_se([r[output].histogram.quantile(probs)[0] for r in sim.replicates])
+    return np.maximum(spread, _quantile_floor(sim, sim.outputs[output].histogram, probs))
+
+
+def quantile_table(sim: Simulation, probs) -> pd.DataFrame:
+    """Tidy quantiles (``quantiles.csv``): one row per output and probability, with its
+    standard error and whether the value is an exact sample quantile of the draws."""
+    from .quantiles import check_probabilities, estimate
+
+    probs = np.asarray(check_probabilities(probs), dtype=float)
+    est = estimate(sim, {o.name: probs for o in sim.scenario.outputs})
+    rows = []
+    for out in sim.scenario.outputs:
+        q = est[out.name]
+        se = _replicate_quantile_se(sim, out.name, probs) if sim.replicates else q.se
+        rows += [{"output": out.name, "label": out.label, "unit": out.unit, "p": p,
+                  "value": v, "se": e, "exact": bool(x)}
+                 for p, v, e, x in zip(probs, q.value, se, q.exact, strict=True)]
+    return pd.DataFrame(rows, columns=QUANTILE_COLUMNS)
+
+
 def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
     """One row per output: mean (with its standard error), median, interval, extremes.
 
     Standard errors come from the iid formulas for plain Monte Carlo, and from the spread
     between replicates for Latin hypercube and Sobol' runs (never below the resolution of
-    one draw per replicate, see ``_cdf_floor``). ``coarse`` is true when a
-    reported quantile fell outside the histogram's fine range (it is then only bounded by the
-    exact min and max); widen the run's pilot or report it.
+    one draw per replicate, see ``_cdf_floor``). Quantiles are refined where the histogram
+    could be wrong (``quantiles.estimate``). ``coarse`` is true when a reported quantile fell
+    outside the histogram's fine range and could not be refined (it is then only bounded by
+    the exact min and max).
     """
+    from .quantiles import estimate
+
     level = check_level(ci)
     probs = np.array([0.5, (1 - level) / 2, (1 + level) / 2])
+    # one series of refinement passes for the summary and the quantiles asked for
+    wanted = np.concatenate([probs, np.asarray(sim.quantiles, dtype=float)])
+    quantiles = estimate(sim, {o.name: wanted for o in sim.scenario.outputs})
     rows = []
     for out in sim.scenario.outputs:
         st = sim.outputs[out.name]
-        q, fine = st.histogram.quantile(probs)
+        _, fine = st.histogram.quantile(probs)
+        q, se = quantiles[out.name].value[:3], quantiles[out.name].se[:3]
         if sim.replicates:
             reps = [r[out.name] for r in sim.replicates]
             mean_se = float(replicate_se([r.mean for r in reps]))
-            se = np.maximum(replicate_se([r.histogram.quantile(probs)[0] for r in reps]),
-                            _quantile_floor(sim, st.histogram, probs))
+            se = _replicate_quantile_se(sim, out.name, probs)
         else:
             mean_se = st.std / math.sqrt(st.count) if st.count > 1 else math.nan
-            se = quantile_se(st.histogram, probs)
         rows.append({
             "output": out.name, "label": out.label, "unit": out.unit,
             "mean": st.mean, "mean_se": mean_se,
             "std": st.std, "median": q[0], "median_se": se[0], "ci_level": level,
             "ci_low": q[1], "ci_low_se": se[1], "ci_high": q[2], "ci_high_se": se[2],
             "min": st.minimum, "max": st.maximum, "count": st.count, "nonfinite": st.nonfinite,
-            "coarse": bool(st.count and not np.all(fine)),
+            "coarse": bool(st.count and not np.all(fine | quantiles[out.name].exact[:3])),
         })
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
@@ -199,7 +229,7 @@ def audit_claims(sim: Simulation) -> pd.DataFrame:
     for claim in sim.scenario.claims:
         st = sim.outputs[claim.output]
         above = exceedance(sim, claim.output, claim.value)
-        median = float(st.histogram.quantile(0.5)[0][0])
+        median = float(sim.quantile(claim.output, 0.5)[0])
         rows.append({
             "claim": claim.name, "output": claim.output, "scope": claim.scope,
             "unit": sim.scenario.output(claim.output).unit, "value": claim.value,

@@ -309,3 +309,16 @@ def sweep_text(sw, width: int | None = None) -> str:
 def _exceedance(claim: pd.Series) -> tuple[float, float, float]:
     """A claims row's P(true > claimed) with its interval, as ``format_share`` takes them."""
     return claim["p_exceed"], claim["p_exceed_low"], claim["p_exceed_high"]
+
+
+def quantiles_text(table: pd.DataFrame, width: int | None = None) -> str:
+    """The quantiles asked for: one row per output, each quantile with its standard error."""
+    probs = list(dict.fromkeys(table["p"]))
+    rows = []
+    for _, group in table.groupby("output", sort=False):
+        first = group.iloc[0]
+        rows.append([first["label"], *(f"{format_value(r.value, r.unit)} ± "
+                                       f"{format_value(r.se, r.unit)}"
+                                       for r in group.itertuples())])
+    header = ["output", *(f"p{100 * p:g}" for p in probs)]
+    return _table(header, rows, set(range(1, len(header))), width)
