@@ -227,7 +227,6 @@ def audit_claims(sim: Simulation) -> pd.DataFrame:
     probability (below about 3.7/n at 95%) rather than show it to be 0."""
     rows = []
     for claim in sim.scenario.claims:
-        st = sim.outputs[claim.output]
         above = exceedance(sim, claim.output, claim.value)
         median = float(sim.quantile(claim.output, 0.5)[0])
         rows.append({
