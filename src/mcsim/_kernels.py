@@ -46,14 +46,20 @@ from ._codes import (
     OP_ABS,
     OP_ADD,
     OP_AND,
+    OP_ATAN,
+    OP_CEIL,
     OP_CLIP,
+    OP_COS,
     OP_DIV,
     OP_EQ,
     OP_EXP,
+    OP_FLOOR,
     OP_GE,
     OP_GT,
     OP_LE,
     OP_LOG,
+    OP_LOG2,
+    OP_LOG10,
     OP_LT,
     OP_MAX,
     OP_MIN,
@@ -65,10 +71,14 @@ from ._codes import (
     OP_NSCORE,
     OP_OR,
     OP_POW,
+    OP_ROUND,
     OP_SAMPLE,
     OP_SAMPLE_U,
+    OP_SIGN,
+    OP_SIN,
     OP_SQRT,
     OP_SUB,
+    OP_TAN,
     OP_WHERE,
     SOBOL_BITS,
     TILE,
@@ -80,7 +90,7 @@ from ._jit import jit, jit_parallel
 # kernel with another BLOCK corrupts memory. So any change there must change this line too:
 # it holds the first 16 hex digits of the SHA-256 of the two files' bytes, in that order, and
 # importing this module checks it (``_check_dependencies``).
-DEPENDENCIES_DIGEST = "c65a2c6ec108214a"
+DEPENDENCIES_DIGEST = "4cae735b8ffa18b5"
 
 
 def dependencies_digest() -> str:
@@ -732,6 +742,49 @@ def eval_block(code, params, keys, design, tables, regs, u, iwork, fwork, k0, n)
             for j in range(n):
                 regs[di, j] = min(max(0.5 * math.erfc(-regs[ai, j] * _SQRT_HALF), _U_MIN),
                                   1.0 - _U_MIN)
+        elif op == OP_SIN:
+            for j in range(n):
+                regs[di, j] = math.sin(regs[ai, j])
+        elif op == OP_COS:
+            for j in range(n):
+                regs[di, j] = math.cos(regs[ai, j])
+        elif op == OP_TAN:
+            for j in range(n):
+                regs[di, j] = math.tan(regs[ai, j])
+        elif op == OP_ATAN:
+            for j in range(n):
+                regs[di, j] = math.atan(regs[ai, j])
+        elif op == OP_LOG10:
+            for j in range(n):
+                x = regs[ai, j]
+                if x > 0.0:
+                    regs[di, j] = math.log10(x)
+                elif x == 0.0:
+                    regs[di, j] = -np.inf
+                else:
+                    regs[di, j] = np.nan
+        elif op == OP_LOG2:
+            for j in range(n):
+                x = regs[ai, j]
+                if x > 0.0:
+                    regs[di, j] = math.log2(x)
+                elif x == 0.0:
+                    regs[di, j] = -np.inf
+                else:
+                    regs[di, j] = np.nan
+        elif op == OP_FLOOR:
+            for j in range(n):
+                regs[di, j] = np.floor(regs[ai, j])
+        elif op == OP_CEIL:
+            for j in range(n):
+                regs[di, j] = np.ceil(regs[ai, j])
+        elif op == OP_ROUND:  # half to even (Python's round, numpy's rint)
+            for j in range(n):
+                regs[di, j] = np.rint(regs[ai, j])
+        elif op == OP_SIGN:  # nan stays nan
+            for j in range(n):
+                x = regs[ai, j]
+                regs[di, j] = 1.0 if x > 0.0 else (-1.0 if x < 0.0 else x)
         else:
             bi = code[i, 3]
             if op == OP_ADD:
