@@ -403,6 +403,8 @@ def test_csv_and_chart_are_what_the_library_returns(scenario_file, tmp_path):
     (["-o", "cost", "--methods", "binned,tornadic"], ["--methods", "tornadic", "spearman"]),
     (["-o", "cost", "--bins", "1"], ["--bins"]),
     (["-o", "cost", "--plot", "chart.jpg"], ["--plot", "chart.jpg", ".png, .svg or .pdf"]),
+    (["-o", "cost", "--inputs", "x,w"], ["--inputs", "'w' is not an input", "x, y, z"]),
+    (["-o", "cost", "--inputs", ","], ["--inputs", "name at least one input"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, messages, scenario_file, tmp_path, monkeypatch,
                                           capsys):
@@ -414,6 +416,49 @@ def test_bad_input_is_one_line_and_exit_2(args, messages, scenario_file, tmp_pat
     assert "Traceback" not in err
     for message in messages:
         assert message in err
+
+
+ISHIGAMI_FILE = """
+schema = 1
+title = "Ishigami"
+[inputs.x1]
+dist = "uniform"
+min = -3.141592653589793
+max = 3.141592653589793
+unit = "-"
+source = "Ishigami and Homma (1990)"
+[inputs.x2]
+dist = "uniform"
+loc = -3.141592653589793
+scale = 6.283185307179586
+unit = "-"
+source = "Ishigami and Homma (1990)"
+[inputs.x3]
+dist = "uniform"
+min = -3.141592653589793
+max = 3.141592653589793
+unit = "-"
+source = "Ishigami and Homma (1990)"
+[outputs.y]
+formula = "sin(x1) + 7 * sin(x2) ** 2 + 0.1 * x3 ** 4 * sin(x1)"
+"""
+
+
+def test_st_and_s1_of_ishigami_from_the_command_line(tmp_path):
+    """``mcsim sensitivity --methods st,s1`` on Ishigami written as a scenario file: the table
+    prints both indices with their errors, and the CSV agrees with the exact values."""
+    path = tmp_path / "ishigami.toml"
+    path.write_text(ISHIGAMI_FILE)
+    csv = tmp_path / "t.csv"
+    result = CliRunner().invoke(cli, ["sensitivity", str(path), "-o", "y", "-n", "300k",
+                                      "--seed", "2", "--methods", "st,s1", "--csv", str(csv),
+                                      "-q"])
+    assert result.exit_code == 0, result.output
+    assert "S_T (total effect)" in result.output and "S1 (var. share)" in result.output
+    table = pd.read_csv(csv)
+    s1_exact, st_exact = ishigami_exact()
+    assert_near(table[table["method"] == "st"].set_index("input").loc[ISHIGAMI_NAMES], st_exact)
+    assert_near(table[table["method"] == "s1"].set_index("input").loc[ISHIGAMI_NAMES], s1_exact)
 
 
 def test_missing_matplotlib_fails_before_the_run(scenario_file, tmp_path, without_matplotlib):
