@@ -755,23 +755,13 @@ def eval_block(code, params, keys, design, tables, regs, u, iwork, fwork, k0, n)
             for j in range(n):
                 regs[di, j] = math.atan(regs[ai, j])
         elif op == OP_LOG10:
-            for j in range(n):
+            for j in range(n):  # as OP_LOG: -inf at 0, nan below
                 x = regs[ai, j]
-                if x > 0.0:
-                    regs[di, j] = math.log10(x)
-                elif x == 0.0:
-                    regs[di, j] = -np.inf
-                else:
-                    regs[di, j] = np.nan
+                regs[di, j] = math.log10(x) if x > 0.0 else (-np.inf if x == 0.0 else np.nan)
         elif op == OP_LOG2:
-            for j in range(n):
+            for j in range(n):  # as OP_LOG: -inf at 0, nan below
                 x = regs[ai, j]
-                if x > 0.0:
-                    regs[di, j] = math.log2(x)
-                elif x == 0.0:
-                    regs[di, j] = -np.inf
-                else:
-                    regs[di, j] = np.nan
+                regs[di, j] = math.log2(x) if x > 0.0 else (-np.inf if x == 0.0 else np.nan)
         elif op == OP_FLOOR:
             for j in range(n):
                 regs[di, j] = np.floor(regs[ai, j])

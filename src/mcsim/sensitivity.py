@@ -26,11 +26,11 @@ Methods, with their sources:
   stream re-keyed, and input i's column of B is swapped in by re-keying its stream alone,
   inside the kernel, so it costs (d + 2) x N evaluations and no stored draws.
 
-All but ``swing`` and ``st`` come from the same Monte Carlo draws, in bounded memory: an input's uniform
-is already its rank, so bins and rank statistics need neither sorting nor stored draws. Errors
-are batch means over up to 16 interleaved batches of iid draws (blocks of 256 draws, so runs
-under 512 draws get no error bars; ``st`` likewise); ``swing`` is exact. A statistic within 3 standard errors of
-zero is marked negligible and ranks last.
+All but ``swing`` and ``st`` come from the same Monte Carlo draws, in bounded memory: an
+input's uniform is already its rank, so bins and rank statistics need neither sorting nor stored
+draws. Errors are batch means over up to 16 interleaved batches of iid draws (blocks of 256
+draws, so runs under 512 draws get no error bars; ``st`` likewise); ``swing`` is exact. A
+statistic within 3 standard errors of zero is marked negligible and ranks last.
 """
 
 from __future__ import annotations
