@@ -69,7 +69,9 @@ class Claim:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A validated cost question. ``derived`` is in dependency order."""
+    """A validated cost question. ``derived`` is in dependency order; it also holds the
+    outputs that other outputs use (each then reports that quantity), and ``outputs`` ends
+    with the inputs and derived quantities that claims name (``Output.implicit``)."""
 
     name: str
     title: str
