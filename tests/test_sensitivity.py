@@ -260,6 +260,7 @@ def test_total_effects_of_a_pure_interaction():
     assert_near(by_method(tor, "st", names), [0.5, 0.5, 0.5])
     assert_near(by_method(tor, "s1", names), [0.5, 0, 0])
     assert by_method(tor, "s1", names)["negligible"].tolist() == [False, True, True]
+    assert "st" not in tornado(sc, "y", 2000, seed=1).methods  # (d + 2) passes: asked for only
 
 
 def g_analytic_st(a=G_A) -> np.ndarray:
