@@ -479,9 +479,9 @@ def test_ctv_is_negligible_where_the_rank_correlation_is(methods):
     """y = a b c d + ...: no input's rank correlation with y differs from 0 (Y is odd in
     each of them). ctv, their normalised squares, showed a +56% and a +29% as significant:
     the batches' squares sit near 0 and their spread hid the error of rho."""
-    sc = make_scenario({**{n: UNIFORM for n in "abcd"}, "e": {"dist": "uniform", "min": 0,
+    sc = make_scenario({**{n: UNIFORM for n in "abcd"}, "f": {"dist": "uniform", "min": 0,
                                                               "max": 1}},
-                       {"y": "a*b*c*d + 0.1*a*b*c + 0.01*e*a*b"})
+                       {"y": "a*b*c*d + 0.1*a*b*c + 0.01*f*a*b"})
     for seed in (1, 2):
         t = tornado(sc, "y", 200_000, seed=seed, methods=methods).table
         ctv = t[t["method"] == "ctv"]
@@ -506,10 +506,10 @@ def test_when_every_swing_is_zero_no_input_is_starred_for_it():
     """Every input's median sits where y is flat in the others, so every swing is 0. Their tie
     ranked every input first by swing, starred four and said 'its swing around the base case
     is large' of inputs whose swing is 0."""
-    sc = make_scenario({**{n: UNIFORM for n in "acde"},
+    sc = make_scenario({**{n: UNIFORM for n in "acdf"},
                         "g": {"dist": "uniform", "min": -0.5, "max": 0.5},
                         "h": {"dist": "uniform", "min": 0, "max": 2}},
-                       {"y": "(a + 0.5*c + 0.25*d + 0.1*e) * (g * (h - 1) + (h - 1)**2)"})
+                       {"y": "(a + 0.5*c + 0.25*d + 0.1*f) * (g * (h - 1) + (h - 1)**2)"})
     tor = tornado(sc, "y", 100_000, seed=1)
     swing = tor.table[tor.table["method"] == "swing"]
     assert (swing["value"] == 0).all() and swing["negligible"].all()
