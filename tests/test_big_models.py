@@ -68,11 +68,11 @@ def test_a_flat_product_compiles_and_is_exact_to_the_stated_bound(n):
 def test_chains_evaluate_as_their_binary_trees():
     """The reference evaluator folds a chain exactly as the binary tree it replaces."""
     rng = np.random.default_rng(3)
-    env = {k: rng.normal(size=64) for k in "abcde"}
+    env = {k: rng.normal(size=64) for k in "abcdf"}
     cases = {
         "a - b - c + d": ((env["a"] - env["b"]) - env["c"]) + env["d"],
         "a - -b + c": (env["a"] - (-env["b"])) + env["c"],
-        "a * b * c / d * e": (((env["a"] * env["b"]) * env["c"]) / env["d"]) * env["e"],
+        "a * b * c / d * f": (((env["a"] * env["b"]) * env["c"]) / env["d"]) * env["f"],
         "max(a, b, c)": np.maximum(np.maximum(env["a"], env["b"]), env["c"]),
     }
     for text, expected in cases.items():

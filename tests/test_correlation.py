@@ -54,7 +54,7 @@ def test_threads_and_unrelated_inputs_do_not_change_the_draws():
     one = sample(sc, 50_000, seed=5, threads=1)
     two = sample(sc, 50_000, seed=5, threads=2)
     pd.testing.assert_frame_equal(one, two, check_exact=True)
-    more = scenario(inputs={**INPUTS, "e": {"dist": "uniform", "min": 0, "max": 1}})
+    more = scenario(inputs={**INPUTS, "f": {"dist": "uniform", "min": 0, "max": 1}})
     again = sample(more, 50_000, seed=5)
     for name in INPUTS:
         np.testing.assert_array_equal(again[name], one[name])

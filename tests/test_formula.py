@@ -6,6 +6,7 @@ import math
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -51,10 +52,17 @@ def _real(fn):
 PY_ENV = {"exp": _real(math.exp), "log": _real(math.log), "sqrt": _real(math.sqrt),
           "abs": _real(abs), "min": _real(_nan_min), "max": _real(_nan_max),
           "where": lambda c, a, b: a if c else b,
-          "clip": lambda x, lo, hi: F(min(max(float(x), lo), hi))}
+          "clip": lambda x, lo, hi: F(min(max(float(x), lo), hi)),
+          "sin": _real(math.sin), "cos": _real(math.cos), "tan": _real(math.tan),
+          "atan": _real(math.atan), "log10": _real(math.log10), "log2": _real(math.log2),
+          "floor": _real(math.floor), "ceil": _real(math.ceil), "round": _real(round),
+          "sign": _real(lambda x: math.copysign(1.0, x) if x else 0.0),
+          "pi": F(math.pi), "e": F(math.e)}
+NEW_FUNCTIONS = ("sin", "cos", "tan", "atan", "log10", "log2", "floor", "ceil", "round", "sign")
 
 numbers = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False).map(lambda x: round(x, 3))
-leaves = st.one_of(st.sampled_from(NAMES), numbers.map(lambda x: f"({x!r})"))
+leaves = st.one_of(st.sampled_from(NAMES), numbers.map(lambda x: f"({x!r})"),
+                   st.sampled_from(["pi", "e"]))
 
 
 def _extend(children):
@@ -62,7 +70,8 @@ def _extend(children):
         lambda t: f"({t[0]} {t[1]} {t[2]})")
     power = st.tuples(children, st.sampled_from(["2", "0.5", "3", "-1"])).map(
         lambda t: f"({t[0]} ** {t[1]})")
-    unary = st.tuples(st.sampled_from(["exp", "log", "sqrt", "abs", "-", "not "]),
+    unary = st.tuples(st.sampled_from(["exp", "log", "sqrt", "abs", "-", "not ",
+                                       *NEW_FUNCTIONS]),
                       children).map(lambda t: f"({t[0]}({t[1]}))")
     calls = st.tuples(st.sampled_from(["min", "max"]), st.lists(children, min_size=2,
                                                                 max_size=3)).map(
@@ -206,3 +215,26 @@ def test_no_instruction_writes_a_register_it_reads(texts):
         assert not np.isfinite(got[~finite]).any(), text  # C), nan in numpy's reference
         np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-12, atol=1e-300,
                                    err_msg=text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(width=64) | st.sampled_from([0.5, -0.5, 1.5, 2.5, -0.0, math.pi / 2]),
+                min_size=1, max_size=600))
+def test_new_functions_kernel_equals_reference(xs):
+    """sin ... sign through the kernel equal numpy's reference value by value, special values
+    (nan, inf, -0.0, halves for round, tan's pole) and any float included."""
+    from mcsim.engine import evaluate_at
+
+    sc = make_scenario({"x": {"dist": "normal", "loc": 0, "scale": 1}},
+                       {f"out_{f}": f"{f}(x)" for f in NEW_FUNCTIONS})
+    got = evaluate_at(sc, pd.DataFrame({"x": xs}))
+    for f in NEW_FUNCTIONS:
+        expected = evaluate(parse(f"{f}(x)").tree, {"x": np.asarray(xs)})
+        np.testing.assert_allclose(got[f"out_{f}"], expected, rtol=2e-16 * 4, atol=0,
+                                   equal_nan=True, err_msg=f)
+
+
+def test_constants_pi_and_e_are_numbers():
+    assert evaluate(parse("pi").tree, {}) == math.pi
+    assert evaluate(parse("e ** 2").tree, {}) == math.e ** 2
+    assert parse("sin(pi * x) + e").names == {"x"}

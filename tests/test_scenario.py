@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from builders import run_main
@@ -82,7 +83,21 @@ def test_good_scenario_loads(tmp_path):
     ("schema = 1", "schema = 2", "schema", "unsupported version"),
     ('formula = "capex / 6e6"', 'formula = "capex / six"', "outputs.ratio.formula",
      "unknown name 'six'"),
-    ("[inputs.n]", "[inputs.min]", "inputs.min", "names must be identifiers"),
+    ("[inputs.n]", "[inputs.min]", "inputs.min", "'min' is reserved: it is a function"),
+    ("[inputs.n]", "[inputs.e]", "inputs.e", "'e' is reserved: it is a constant (= 2.71828)"),
+    ("[inputs.n]", "[inputs.pi]", "inputs.pi", "'pi' is reserved: it is a constant"),
+    ("[inputs.n]", "[inputs.sin]", "inputs.sin", "'sin' is reserved: it is a function"),
+    ("[inputs.n]", "[inputs.lambda]", "inputs.lambda", "'lambda' is reserved: it is a keyword"),
+    ("[inputs.n]", '[inputs."2n"]', "inputs.2n", "names must be identifiers"),
+    ('capex = "n * price"', 'capex = "n * price"\nround = "1"', "derived.round",
+     "'round' is reserved"),
+    ("[outputs.ratio]", "[outputs.log10]", "outputs.log10", "'log10' is reserved"),
+    ('formula = "capex / 6e6"', 'formula = "twice / 6e6"\n[outputs.twice]\nformula = "2 * ratio"',
+     "outputs.ratio.formula", "cycle: ratio -> twice -> ratio"),
+    ('formula = "capex / 6e6"', 'formula = "ratio + 1"', "outputs.ratio.formula",
+     "cycle: ratio -> ratio"),
+    ('output = "ratio"', 'output = "rati"', "claims.press.output",
+     "unknown output or quantity 'rati' (did you mean 'ratio'?)"),
     ('unit = "x"', 'unit = "x"\ncolour = "red"', "outputs.ratio.colour", "unknown field"),
 ])
 def test_errors_name_file_key_and_problem(tmp_path, old, new, key, message):
@@ -94,6 +109,59 @@ def test_errors_name_file_key_and_problem(tmp_path, old, new, key, message):
     assert text.startswith(f"{path}: {key}: "), text
     assert message in text
     assert "\n" not in text
+
+
+OUTPUTS_OF_OUTPUTS = """
+schema = 1
+[inputs.n]
+dist = "uniform"
+min = 1
+max = 2
+unit = "GPU"
+source = "test"
+[derived]
+price = "3 * n"
+[outputs.capex]
+formula = "n * price"
+unit = "USD"
+[outputs.ratio]
+formula = "capex / 6e6"
+[outputs.per_gpu]
+formula = "ratio * 6e6 / n"
+[claims.on_an_output_of_outputs]
+output = "per_gpu"
+value = 4
+source = "test"
+[claims.on_a_derived_quantity]
+output = "price"
+value = 4.5
+source = "test"
+[claims.on_an_input]
+output = "n"
+value = 1.5
+source = "test"
+"""
+
+
+def test_outputs_use_outputs_and_claims_name_any_quantity(tmp_path):
+    """An output may use other outputs (each is computed once, as a derived quantity of its
+    name); a claim on an input or a derived quantity is audited against an implicit output."""
+    from mcsim.engine import sample, simulate
+
+    sc = load_scenario(write(tmp_path, OUTPUTS_OF_OUTPUTS))
+    assert [name for name, _ in sc.derived] == ["price", "capex", "ratio"]
+    assert [o.name for o in sc.outputs] == ["capex", "ratio", "per_gpu", "price", "n"]
+    assert [o.implicit for o in sc.outputs] == [False] * 3 + [True] * 2
+    assert sc.output("n").unit == "GPU" and sc.output("capex").formula.text == "n * price"
+    df = sample(sc, 1000, seed=1)
+    np.testing.assert_allclose(df["capex"], 3 * df["n"] ** 2, rtol=1e-15)
+    np.testing.assert_allclose(df["ratio"], df["capex"] / 6e6, rtol=1e-15)
+    np.testing.assert_allclose(df["per_gpu"], 3 * df["n"], rtol=1e-14)
+    claims = simulate(sc, 100_000, seed=1).claims().set_index("claim")
+    # per_gpu = 3n and price = 3n with n ~ U(1, 2): P(3n <= 4) = 1/3, P(3n <= 4.5) = 1/2
+    assert claims.at["on_an_output_of_outputs", "percentile"] == pytest.approx(100 / 3, abs=1)
+    assert claims.at["on_a_derived_quantity", "percentile"] == pytest.approx(50, abs=1)
+    assert claims.at["on_an_input", "percentile"] == pytest.approx(50, abs=1)
 
 
 def test_broken_toml_and_missing_file(tmp_path):

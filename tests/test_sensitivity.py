@@ -196,6 +196,129 @@ def test_g_function_agrees_with_salib_on_the_same_draws():
         assert abs(ours["value"] - si["S1"][i]) <= tol, (name, ours["value"], si["S1"][i], tol)
 
 
+# ---------------------------------------------------------------- total effects (st)
+
+# Ishigami (a = 7, b = 0.1), x_i ~ U(-pi, pi): S1 = 0.3139, 0.4424, 0 and
+# S_T = 0.5576, 0.4424, 0.2437 (Saltelli et al. 2008, sec. 4.4; closed forms below).
+ISHIGAMI = "sin(x1) + 7 * sin(x2) ** 2 + 0.1 * x3 ** 4 * sin(x1)"
+ISHIGAMI_NAMES = ["x1", "x2", "x3"]
+
+
+def ishigami_exact() -> tuple[np.ndarray, np.ndarray]:
+    a, b = 7.0, 0.1
+    v1 = 0.5 * (1 + b * math.pi**4 / 5) ** 2
+    v2 = a**2 / 8
+    v13 = b**2 * math.pi**8 * (1 / 18 - 1 / 50)
+    v = v1 + v2 + v13
+    return np.array([v1, v2, 0]) / v, np.array([v1 + v13, v2, v13]) / v
+
+
+def ishigami():
+    return make_scenario({n: {"dist": "uniform", "min": -math.pi, "max": math.pi}
+                          for n in ISHIGAMI_NAMES}, {"y": ISHIGAMI})
+
+
+def by_method(tor, method: str, names) -> pd.DataFrame:
+    return tor.table[tor.table["method"] == method].set_index("input").loc[names]
+
+
+def assert_near(rows: pd.DataFrame, exact, slack: float = 0.002):
+    """Each estimate within 4 of its standard errors of the exact value; ``slack`` allows for
+    the batch-means se's own error (15 degrees of freedom)."""
+    for name, est, se, want in zip(rows.index, rows["value"], rows["se"], exact, strict=True):
+        assert abs(est - want) <= 4 * se + slack, (name, est, se, want)
+
+
+def test_total_effects_of_ishigami_match_exact_values_and_salib():
+    salib_sample = pytest.importorskip("SALib.sample.sobol")
+    salib_analyze = pytest.importorskip("SALib.analyze.sobol")
+    from SALib.test_functions import Ishigami
+
+    s1_exact, st_exact = ishigami_exact()
+    assert np.round(st_exact, 4).tolist() == [0.5576, 0.4424, 0.2437]
+    tor = tornado(ishigami(), "y", 400_000, seed=5, methods=("st", "s1"))
+    st_rows = by_method(tor, "st", ISHIGAMI_NAMES)
+    assert_near(st_rows, st_exact)
+    assert_near(by_method(tor, "s1", ISHIGAMI_NAMES), s1_exact)
+    assert tor.ranking() == ["x1", "x2", "x3"]
+    assert (st_rows["se"] > 0).all() and (st_rows["se"] < 0.005).all()
+    problem = {"num_vars": 3, "names": ISHIGAMI_NAMES, "bounds": [[-math.pi, math.pi]] * 3}
+    x = salib_sample.sample(problem, 2**14, calc_second_order=False, seed=5)
+    si = salib_analyze.analyze(problem, Ishigami.evaluate(x), calc_second_order=False, seed=5)
+    for i, name in enumerate(ISHIGAMI_NAMES):  # ST_conf: SALib's 95% bootstrap half-width
+        tol = si["ST_conf"][i] + 4 * st_rows.at[name, "se"]
+        assert abs(st_rows.at[name, "value"] - si["ST"][i]) <= tol, (name, si["ST"][i])
+
+
+def test_total_effects_of_a_pure_interaction():
+    """Y = x1 + x2 x3 with standard normals: Var Y = 2, S1 = (1/2, 0, 0), S_T = (1/2, 1/2, 1/2):
+    x2 and x3 act only together, which first-order shares cannot see."""
+    names = ["x1", "x2", "x3"]
+    sc = make_scenario({n: {"dist": "normal", "loc": 0, "scale": 1} for n in names},
+                       {"y": "x1 + x2 * x3"})
+    tor = tornado(sc, "y", 400_000, seed=8, methods=("st", "s1"))
+    assert_near(by_method(tor, "st", names), [0.5, 0.5, 0.5])
+    assert_near(by_method(tor, "s1", names), [0.5, 0, 0])
+    assert by_method(tor, "s1", names)["negligible"].tolist() == [False, True, True]
+    assert "st" not in tornado(sc, "y", 2000, seed=1).methods  # (d + 2) passes: asked for only
+
+
+def g_analytic_st(a=G_A) -> np.ndarray:
+    v = np.array([1 / (3 * (1 + ai) ** 2) for ai in a])
+    total = np.prod(1 + v)
+    return v * (total / (1 + v)) / (total - 1)
+
+
+def test_total_effects_of_the_g_function():
+    salib_g = pytest.importorskip("SALib.test_functions.Sobol_G")
+    st_exact = g_analytic_st()
+    np.testing.assert_allclose(st_exact, salib_g.total_sensitivity_index(np.array(G_A)),
+                               rtol=1e-12)
+    tor = tornado(g_function(), "g", 300_000, seed=13, methods=("st",))
+    rows = by_method(tor, "st", G_NAMES)
+    assert_near(rows, st_exact)
+    assert list(rows["rank"]) == [1, 2, 3, 4, 5]  # x5's S_T is 1e-4: small but measured
+
+
+def test_total_effects_equal_a_numpy_pick_freeze_on_the_same_draws():
+    """The kernel's sums against the obvious computation: A is the run's draws, B the inputs
+    of the re-keyed streams, A_B^i each input of B in turn (evaluated by ``evaluate_at``);
+    ``--inputs`` picks rows of the same estimate, bit for bit, on any number of threads."""
+    from scipy import stats
+
+    from mcsim import _kernels as K
+    from mcsim.engine import evaluate_at
+    from mcsim.sensitivity import resampled_key
+
+    names = ["x1", "x2", "x3"]
+    sc = make_scenario({"x1": {"dist": "normal", "loc": 1, "scale": 2},
+                        "x2": {"dist": "uniform", "min": 0, "max": 3},
+                        "x3": {"dist": "normal", "loc": 0, "scale": 1}},
+                       {"y": "x1 + x2 * x3 + sin(x1 * x3)"})
+    n, seed = 3 * 256 * 16, 4  # 16 batches of three blocks
+    a = sample(sc, n, seed)
+    u = np.empty(n)
+    b = {}
+    for name, dist in (("x1", stats.norm(1, 2)), ("x2", stats.uniform(0, 3)),
+                       ("x3", stats.norm(0, 1))):
+        K.fill_uniforms(u, resampled_key(seed, name), 0, n)
+        b[name] = dist.ppf(u)
+    y_a = a["y"].to_numpy()
+    y_b = evaluate_at(sc, pd.DataFrame(b))["y"].to_numpy()
+    y_all = np.concatenate([y_a, y_b])
+    var = y_all.var(ddof=1)
+    tor = tornado(sc, "y", n, seed=seed, methods=("st",), threads=2)
+    rows = by_method(tor, "st", names)
+    for name in names:
+        y_i = evaluate_at(sc, a[names].assign(**{name: b[name]}))["y"].to_numpy()
+        jansen = np.mean((y_a - y_i) ** 2) / 2 / var
+        assert rows.at[name, "value"] == pytest.approx(jansen, rel=1e-9), name
+    one = tornado(sc, "y", n, seed=seed, methods=("st",), threads=1, inputs=("x3",))
+    assert one.table["input"].tolist() == ["x3"]
+    assert one.table["value"].iloc[0] == rows.at["x3", "value"]
+    assert one.table["se"].iloc[0] == pytest.approx(rows.at["x3", "se"], rel=1e-12)
+
+
 # ---------------------------------------------------------------- the command line
 
 SCENARIO = """
@@ -281,6 +404,8 @@ def test_csv_and_chart_are_what_the_library_returns(scenario_file, tmp_path):
     (["-o", "cost", "--methods", "binned,tornadic"], ["--methods", "tornadic", "spearman"]),
     (["-o", "cost", "--bins", "1"], ["--bins"]),
     (["-o", "cost", "--plot", "chart.jpg"], ["--plot", "chart.jpg", ".png, .svg or .pdf"]),
+    (["-o", "cost", "--inputs", "x,w"], ["--inputs", "'w' is not an input", "x, y, z"]),
+    (["-o", "cost", "--inputs", ","], ["--inputs", "name at least one input"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, messages, scenario_file, tmp_path, monkeypatch,
                                           capsys):
@@ -292,6 +417,49 @@ def test_bad_input_is_one_line_and_exit_2(args, messages, scenario_file, tmp_pat
     assert "Traceback" not in err
     for message in messages:
         assert message in err
+
+
+ISHIGAMI_FILE = """
+schema = 1
+title = "Ishigami"
+[inputs.x1]
+dist = "uniform"
+min = -3.141592653589793
+max = 3.141592653589793
+unit = "-"
+source = "Ishigami and Homma (1990)"
+[inputs.x2]
+dist = "uniform"
+loc = -3.141592653589793
+scale = 6.283185307179586
+unit = "-"
+source = "Ishigami and Homma (1990)"
+[inputs.x3]
+dist = "uniform"
+min = -3.141592653589793
+max = 3.141592653589793
+unit = "-"
+source = "Ishigami and Homma (1990)"
+[outputs.y]
+formula = "sin(x1) + 7 * sin(x2) ** 2 + 0.1 * x3 ** 4 * sin(x1)"
+"""
+
+
+def test_st_and_s1_of_ishigami_from_the_command_line(tmp_path):
+    """``mcsim sensitivity --methods st,s1`` on Ishigami written as a scenario file: the table
+    prints both indices with their errors, and the CSV agrees with the exact values."""
+    path = tmp_path / "ishigami.toml"
+    path.write_text(ISHIGAMI_FILE)
+    csv = tmp_path / "t.csv"
+    result = CliRunner().invoke(cli, ["sensitivity", str(path), "-o", "y", "-n", "300k",
+                                      "--seed", "2", "--methods", "st,s1", "--csv", str(csv),
+                                      "-q"])
+    assert result.exit_code == 0, result.output
+    assert "S_T (total effect)" in result.output and "S1 (var. share)" in result.output
+    table = pd.read_csv(csv)
+    s1_exact, st_exact = ishigami_exact()
+    assert_near(table[table["method"] == "st"].set_index("input").loc[ISHIGAMI_NAMES], st_exact)
+    assert_near(table[table["method"] == "s1"].set_index("input").loc[ISHIGAMI_NAMES], s1_exact)
 
 
 def test_missing_matplotlib_fails_before_the_run(scenario_file, tmp_path, without_matplotlib):
@@ -311,9 +479,9 @@ def test_ctv_is_negligible_where_the_rank_correlation_is(methods):
     """y = a b c d + ...: no input's rank correlation with y differs from 0 (Y is odd in
     each of them). ctv, their normalised squares, showed a +56% and a +29% as significant:
     the batches' squares sit near 0 and their spread hid the error of rho."""
-    sc = make_scenario({**{n: UNIFORM for n in "abcd"}, "e": {"dist": "uniform", "min": 0,
+    sc = make_scenario({**{n: UNIFORM for n in "abcd"}, "f": {"dist": "uniform", "min": 0,
                                                               "max": 1}},
-                       {"y": "a*b*c*d + 0.1*a*b*c + 0.01*e*a*b"})
+                       {"y": "a*b*c*d + 0.1*a*b*c + 0.01*f*a*b"})
     for seed in (1, 2):
         t = tornado(sc, "y", 200_000, seed=seed, methods=methods).table
         ctv = t[t["method"] == "ctv"]
@@ -338,10 +506,10 @@ def test_when_every_swing_is_zero_no_input_is_starred_for_it():
     """Every input's median sits where y is flat in the others, so every swing is 0. Their tie
     ranked every input first by swing, starred four and said 'its swing around the base case
     is large' of inputs whose swing is 0."""
-    sc = make_scenario({**{n: UNIFORM for n in "acde"},
+    sc = make_scenario({**{n: UNIFORM for n in "acdf"},
                         "g": {"dist": "uniform", "min": -0.5, "max": 0.5},
                         "h": {"dist": "uniform", "min": 0, "max": 2}},
-                       {"y": "(a + 0.5*c + 0.25*d + 0.1*e) * (g * (h - 1) + (h - 1)**2)"})
+                       {"y": "(a + 0.5*c + 0.25*d + 0.1*f) * (g * (h - 1) + (h - 1)**2)"})
     tor = tornado(sc, "y", 100_000, seed=1)
     swing = tor.table[tor.table["method"] == "swing"]
     assert (swing["value"] == 0).all() and swing["negligible"].all()

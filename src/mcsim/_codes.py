@@ -50,6 +50,16 @@ OP_CLIP = 23  # dst <- min(max(a, b), c)
 OP_NSCORE = 24  # dst <- standard normal scores of stream b (correlated inputs)
 OP_NDTR = 25  # dst <- Phi(a), the standard normal CDF
 OP_SAMPLE_U = 26  # dst <- inverse CDF (family c, params at a) of the uniforms in register b
+OP_SIN = 27
+OP_COS = 28
+OP_TAN = 29
+OP_ATAN = 30
+OP_LOG10 = 31
+OP_LOG2 = 32
+OP_FLOOR = 33
+OP_CEIL = 34
+OP_ROUND = 35  # half to even, as Python's round
+OP_SIGN = 36
 
 # Families of the kernel's inverse CDFs (parameter layout in the comments).
 F_UNIFORM = 0  # lo, width

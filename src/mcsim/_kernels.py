@@ -46,14 +46,20 @@ from ._codes import (
     OP_ABS,
     OP_ADD,
     OP_AND,
+    OP_ATAN,
+    OP_CEIL,
     OP_CLIP,
+    OP_COS,
     OP_DIV,
     OP_EQ,
     OP_EXP,
+    OP_FLOOR,
     OP_GE,
     OP_GT,
     OP_LE,
     OP_LOG,
+    OP_LOG2,
+    OP_LOG10,
     OP_LT,
     OP_MAX,
     OP_MIN,
@@ -65,10 +71,14 @@ from ._codes import (
     OP_NSCORE,
     OP_OR,
     OP_POW,
+    OP_ROUND,
     OP_SAMPLE,
     OP_SAMPLE_U,
+    OP_SIGN,
+    OP_SIN,
     OP_SQRT,
     OP_SUB,
+    OP_TAN,
     OP_WHERE,
     SOBOL_BITS,
     TILE,
@@ -80,7 +90,7 @@ from ._jit import jit, jit_parallel
 # kernel with another BLOCK corrupts memory. So any change there must change this line too:
 # it holds the first 16 hex digits of the SHA-256 of the two files' bytes, in that order, and
 # importing this module checks it (``_check_dependencies``).
-DEPENDENCIES_DIGEST = "c65a2c6ec108214a"
+DEPENDENCIES_DIGEST = "4cae735b8ffa18b5"
 
 
 def dependencies_digest() -> str:
@@ -732,6 +742,39 @@ def eval_block(code, params, keys, design, tables, regs, u, iwork, fwork, k0, n)
             for j in range(n):
                 regs[di, j] = min(max(0.5 * math.erfc(-regs[ai, j] * _SQRT_HALF), _U_MIN),
                                   1.0 - _U_MIN)
+        elif op == OP_SIN:
+            for j in range(n):
+                regs[di, j] = math.sin(regs[ai, j])
+        elif op == OP_COS:
+            for j in range(n):
+                regs[di, j] = math.cos(regs[ai, j])
+        elif op == OP_TAN:
+            for j in range(n):
+                regs[di, j] = math.tan(regs[ai, j])
+        elif op == OP_ATAN:
+            for j in range(n):
+                regs[di, j] = math.atan(regs[ai, j])
+        elif op == OP_LOG10:
+            for j in range(n):  # as OP_LOG: -inf at 0, nan below
+                x = regs[ai, j]
+                regs[di, j] = math.log10(x) if x > 0.0 else (-np.inf if x == 0.0 else np.nan)
+        elif op == OP_LOG2:
+            for j in range(n):  # as OP_LOG: -inf at 0, nan below
+                x = regs[ai, j]
+                regs[di, j] = math.log2(x) if x > 0.0 else (-np.inf if x == 0.0 else np.nan)
+        elif op == OP_FLOOR:
+            for j in range(n):
+                regs[di, j] = np.floor(regs[ai, j])
+        elif op == OP_CEIL:
+            for j in range(n):
+                regs[di, j] = np.ceil(regs[ai, j])
+        elif op == OP_ROUND:  # half to even (Python's round, numpy's rint)
+            for j in range(n):
+                regs[di, j] = np.rint(regs[ai, j])
+        elif op == OP_SIGN:  # nan stays nan
+            for j in range(n):
+                x = regs[ai, j]
+                regs[di, j] = 1.0 if x > 0.0 else (-1.0 if x < 0.0 else x)
         else:
             bi = code[i, 3]
             if op == OP_ADD:
@@ -1081,3 +1124,75 @@ def sensitivity_tiles(code, params, keys, design, tables, n_regs, const_regs, co
         bins_acc += t_bins[t]
         corr_acc += t_corr[t]
         y_acc += t_y[t]
+
+
+@jit_parallel
+def pick_freeze_tiles(code, params, keys, design, tables, n_regs, const_regs, const_vals, y_reg,
+                      b_keys, studied, shift, draws, tile0, n_tiles, y_acc, pf_acc, n_lanes):
+    """Pick-freeze sums for Sobol' indices of one output (Saltelli et al. 2010), from
+    re-keyed streams: no draw is stored.
+
+    Each block is evaluated ``2 + D`` times: A (the streams ``keys``), B (every stream
+    re-keyed: ``b_keys``) and, for each studied input i, A with the stream ``studied[i]``
+    taken from B (-1: the input is not drawn by this program, so its run equals A). Draws go
+    to batch ``block % K``. Accumulated per tile, then added in tile order
+    (thread-independent), with a = y_A - shift, b = y_B - shift:
+
+    - ``y_acc[K, 5]``: count of draws with y_A and y_B finite, sum a, sum a**2, sum b,
+      sum b**2;
+    - ``pf_acc[K, D, 3]``: count of those with y_i finite too, sum (y_A - y_i)**2 (Jansen's
+      total effect), sum b * (y_i - y_A) (Saltelli's first order).
+    """
+    n_batch = pf_acc.shape[0]
+    n_in = pf_acc.shape[1]
+    t_y = np.zeros((n_tiles, n_batch, 5))
+    t_pf = np.zeros((n_tiles, n_batch, n_in, 3))
+    for lane in prange(n_lanes):
+        regs = _new_registers(n_regs, const_regs, const_vals)
+        wu, wi, wf = new_work(BLOCK)  # the samplers' scratch space
+        mixed = keys.copy()  # A's keys, with one stream at a time swapped for B's
+        ya = np.empty(BLOCK)
+        yb = np.empty(BLOCK)
+        for t in range(lane, n_tiles, n_lanes):
+            start = (tile0 + t) * TILE
+            stop = min(start + TILE, draws)
+            for b0 in range(start, stop, BLOCK):
+                m = min(BLOCK, stop - b0)
+                batch = (b0 // BLOCK) % n_batch
+                eval_block(code, params, keys, design, tables, regs, wu, wi, wf, b0, m)
+                for j in range(m):
+                    ya[j] = regs[y_reg, j]
+                eval_block(code, params, b_keys, design, tables, regs, wu, wi, wf, b0, m)
+                for j in range(m):
+                    yb[j] = regs[y_reg, j]
+                ty = t_y[t, batch]
+                for j in range(m):
+                    if math.isfinite(ya[j]) and math.isfinite(yb[j]):
+                        a = ya[j] - shift
+                        b = yb[j] - shift
+                        ty[0] += 1.0
+                        ty[1] += a
+                        ty[2] += a * a
+                        ty[3] += b
+                        ty[4] += b * b
+                for i in range(n_in):
+                    s = studied[i]
+                    cell = t_pf[t, batch, i]
+                    if s < 0:  # not drawn here: y_i = y_A, no effect
+                        for j in range(m):
+                            if math.isfinite(ya[j]) and math.isfinite(yb[j]):
+                                cell[0] += 1.0
+                        continue
+                    mixed[s] = b_keys[s]
+                    eval_block(code, params, mixed, design, tables, regs, wu, wi, wf, b0, m)
+                    mixed[s] = keys[s]
+                    for j in range(m):
+                        yi = regs[y_reg, j]
+                        if math.isfinite(ya[j]) and math.isfinite(yb[j]) and math.isfinite(yi):
+                            d = ya[j] - yi
+                            cell[0] += 1.0
+                            cell[1] += d * d
+                            cell[2] += (yb[j] - shift) * (yi - ya[j])
+    for t in range(n_tiles):
+        y_acc += t_y[t]
+        pf_acc += t_pf[t]

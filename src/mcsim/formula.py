@@ -2,7 +2,8 @@
 
 A formula is parsed into a small tree of ``Num``, ``Name`` and ``Op`` nodes using a whitelist
 of syntax: arithmetic (+ - * / **), comparisons, ``and``/``or``/``not`` (with Python's
-semantics on floats), ``a if c else b`` and the functions in ``FUNCTIONS``. Anything else is a
+semantics on floats), ``a if c else b``, the functions in ``FUNCTIONS`` and the constants in
+``CONSTANTS`` (``pi``, ``e``; no quantity may take a name of ``RESERVED``). Anything else is a
 ``SpecError`` that quotes the formula. ``evaluate`` is the slow numpy reference that the
 kernels are tested against; ``order_by_dependency`` sorts derived quantities and reports cycles.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ast
 import io
 import keyword
+import math
 import tokenize
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -48,12 +50,19 @@ ARITY = {
     "lt": 2, "le": 2, "gt": 2, "ge": 2, "eq": 2, "ne": 2, "and": 2, "or": 2,
     "neg": 1, "not": 1, "exp": 1, "log": 1, "sqrt": 1, "abs": 1,
     "where": 3, "clip": 3,
+    "sin": 1, "cos": 1, "tan": 1, "atan": 1, "log10": 1, "log2": 1, "floor": 1, "ceil": 1,
+    "round": 1, "sign": 1,
 }
 # Left-associative chains held as one node, so that a sum of 10,000 line items is one level
 # deep, not 10,000; ``fold_steps`` turns one back into binary steps, in the written order.
 CHAINS = frozenset({"add", "mul", "min", "max", "and", "or"})
-FUNCTIONS = {"min": (2, None), "max": (2, None), "exp": (1, 1), "log": (1, 1),
-             "sqrt": (1, 1), "abs": (1, 1), "where": (3, 3), "clip": (3, 3)}
+_UNARY = ("exp", "log", "sqrt", "abs", "sin", "cos", "tan", "atan", "log10", "log2", "floor",
+          "ceil", "round", "sign")
+FUNCTIONS = {"min": (2, None), "max": (2, None), "where": (3, 3), "clip": (3, 3),
+             **{name: (1, 1) for name in _UNARY}}
+CONSTANTS = {"pi": math.pi, "e": math.e}
+# Names a scenario may not give a quantity: a formula could not refer to it.
+RESERVED = frozenset(FUNCTIONS) | frozenset(CONSTANTS) | frozenset(keyword.kwlist)
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
 _CMPOPS = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq",
            ast.NotEq: "ne"}
@@ -215,6 +224,8 @@ def _convert(node: ast.AST, depth: int) -> Node:
             raise _Unsupported(f"number too large: {node.value}") from None
         return Num(value)
     if isinstance(node, ast.Name):
+        if node.id in CONSTANTS:
+            return Num(CONSTANTS[node.id])
         return Name(node.id)
     if isinstance(node, ast.BinOp):
         op = _BINOPS.get(type(node.op))
@@ -272,16 +283,17 @@ def names_in(node: Node) -> frozenset[str]:
 
 
 def order_by_dependency(formulas: Mapping[str, Formula], known: set[str],
-                        prefix: str = "derived") -> list[str]:
+                        prefix: str = "derived", field: str = "") -> list[str]:
     """Names of ``formulas`` so that each comes after every formula it uses.
 
-    ``known`` are names defined elsewhere (inputs). Unknown names and cycles are errors.
+    ``known`` are names defined elsewhere (inputs). Unknown names and cycles are errors at
+    key ``{prefix}.{name}{field}``.
     """
     defined = set(formulas) | known
     for name, f in formulas.items():
         for ref in sorted(f.names - defined):
             hint = did_you_mean(ref, defined)
-            raise SpecError(f"{prefix}.{name}",
+            raise SpecError(f"{prefix}.{name}{field}",
                             f"unknown name {ref!r}{hint} in formula {f.text!r}")
     order: list[str] = []
     state: dict[str, int] = {}  # 1 = visiting, 2 = done
@@ -291,7 +303,7 @@ def order_by_dependency(formulas: Mapping[str, Formula], known: set[str],
             return
         if state.get(name) == 1:
             cycle = path[path.index(name):] + [name]
-            raise SpecError(f"{prefix}.{name}", "cycle: " + " -> ".join(cycle)
+            raise SpecError(f"{prefix}.{name}{field}", "cycle: " + " -> ".join(cycle)
                             + f" (formula {formulas[name].text!r})")
         state[name] = 1
         for ref in sorted(formulas[name].names & set(formulas)):
@@ -343,4 +355,8 @@ _NUMPY: dict[str, Callable[..., Any]] = {
     "neg": np.negative, "not": lambda a: (a == 0) * 1.0, "exp": np.exp,
     "log": np.log, "sqrt": np.sqrt,
     "abs": np.abs, "where": lambda c, a, b: np.where(c != 0, a, b), "clip": _clip,
+    "sin": np.sin, "cos": np.cos, "tan": np.tan, "atan": np.arctan, "log10": np.log10,
+    "log2": np.log2, "floor": np.floor, "ceil": np.ceil,
+    "round": np.round,  # half to even, as Python's round
+    "sign": np.sign,  # -1, 0 or 1 (nan for nan)
 }

@@ -29,7 +29,9 @@ _OPCODES = {
     "min": K.OP_MIN, "max": K.OP_MAX, "lt": K.OP_LT, "le": K.OP_LE, "gt": K.OP_GT,
     "ge": K.OP_GE, "eq": K.OP_EQ, "ne": K.OP_NE, "and": K.OP_AND, "or": K.OP_OR,
     "neg": K.OP_NEG, "not": K.OP_NOT, "exp": K.OP_EXP, "log": K.OP_LOG, "sqrt": K.OP_SQRT,
-    "abs": K.OP_ABS, "where": K.OP_WHERE, "clip": K.OP_CLIP,
+    "abs": K.OP_ABS, "where": K.OP_WHERE, "clip": K.OP_CLIP, "sin": K.OP_SIN, "cos": K.OP_COS,
+    "tan": K.OP_TAN, "atan": K.OP_ATAN, "log10": K.OP_LOG10, "log2": K.OP_LOG2,
+    "floor": K.OP_FLOOR, "ceil": K.OP_CEIL, "round": K.OP_ROUND, "sign": K.OP_SIGN,
 }
 _ARITY = {code: ARITY[name] for name, code in _OPCODES.items()} | {K.OP_NDTR: 1}
 

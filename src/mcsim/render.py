@@ -210,7 +210,7 @@ def tornado_text(tor: Tornado, width: int | None = None) -> str:
             text = f"{r.value:+.3f}"
         elif r.method == "ctv":
             text = f"{100 * r.value:+.1f}%"
-        elif r.method == "s1":
+        elif r.method in ("s1", "st"):
             text = f"{r.value:.3f} ± {r.se:.3f}"
         else:
             text = f"{r.value:+.1f} pts"
@@ -220,7 +220,7 @@ def tornado_text(tor: Tornado, width: int | None = None) -> str:
     heads = {"binned": f"binned mean ({tor.bins} bins)",
              "swing": f"swing P{tor.percentiles[0]:g}-P{tor.percentiles[1]:g}",
              "spearman": "spearman", "ctv": "ctv (norm. rho^2)", "s1": "S1 (var. share)",
-             "tail": f"tail shift (>P{100 * tor.tail_quantile:g})"}
+             "tail": f"tail shift (>P{100 * tor.tail_quantile:g})", "st": "S_T (total effect)"}
     order = tor.ranking()
     disagree = set(t.loc[t["disagrees"], "input"])
     rows = [[str(k + 1), name + (" *" if name in disagree else "")]

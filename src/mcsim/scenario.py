@@ -24,14 +24,12 @@ from .bibliography import Source
 from .correlation import Correlation, Group, Repair, groups
 from .distributions import Distribution
 from .errors import McsimError, SpecError, did_you_mean
-from .formula import Formula, Name, order_by_dependency, parse
+from .formula import CONSTANTS, FUNCTIONS, RESERVED, Formula, Name, order_by_dependency, parse
 
 SCHEMA_VERSION = 1
 DEFAULT_SCENARIO = "deepseek"
 MAX_FILE_BYTES = 10 * 10**6  # a scenario file, and each file it extends
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED = {"min", "max", "exp", "log", "sqrt", "abs", "where", "clip", "and", "or", "not",
-             "if", "else", "True", "False", "None"}
 _TOP_KEYS = {"schema", "extends", "title", "description", "inputs", "derived", "outputs",
              "claims", "correlations"}
 _CORRELATION_KEYS = {"inputs", "spearman", "matrix", "source", "note"}
@@ -56,6 +54,7 @@ class Output:
     formula: Formula
     unit: str
     label: str
+    implicit: bool = False  # an input or derived quantity that a claim names, reported for it
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,9 @@ class Claim:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A validated cost question. ``derived`` is in dependency order."""
+    """A validated cost question. ``derived`` is in dependency order; it also holds the
+    outputs that other outputs use (each then reports that quantity), and ``outputs`` ends
+    with the inputs and derived quantities that claims name (``Output.implicit``)."""
 
     name: str
     title: str
@@ -387,28 +388,12 @@ def scenario_from_dict(data: dict[str, Any], name: str = "scenario",
         derived[dname] = parse(text, f"derived.{dname}")
     order = order_by_dependency(derived, input_names)
 
-    outputs = []
-    for oname, spec in _table(data, "outputs", required=True).items():
-        _check_name(oname, "outputs")
-        key = f"outputs.{oname}"
-        if isinstance(spec, str):
-            spec = {"formula": spec}
-        if not isinstance(spec, dict):
-            raise SpecError(key, "must be a table with formula, unit and label")
-        _no_unknown(spec, _OUTPUT_KEYS, key)
-        formula = parse(_text(spec, "formula", key), f"{key}.formula")
-        known = input_names | set(derived)
-        if oname in known and formula.tree != Name(oname):
-            raise SpecError(f"{key}.formula", f"an output named like the quantity {oname!r} "
-                                              f"must report it (formula = \"{oname}\"); "
-                                              "give this output another name")
-        for ref in sorted(formula.names - known):
-            raise SpecError(f"{key}.formula", f"unknown name {ref!r}"
-                                              f"{did_you_mean(ref, known)} in formula "
-                                              f"{formula.text!r}")
-        outputs.append(Output(oname, formula, _text(spec, "unit", key, required=False),
-                              _text(spec, "label", key, required=False) or oname))
+    outputs = _outputs(_table(data, "outputs", required=True), input_names, derived)
+    outputs, promoted = _promote_used_outputs(outputs, input_names | set(derived))
+    order += list(promoted)
+    derived.update(promoted)
     output_names = {o.name for o in outputs}
+    units = {i.name: i.unit for i in inputs}
 
     claims = []
     for cname, spec in _table(data, "claims").items():
@@ -418,8 +403,14 @@ def scenario_from_dict(data: dict[str, Any], name: str = "scenario",
         _no_unknown(spec, _CLAIM_KEYS, key)
         out = _text(spec, "output", key)
         if out not in output_names:
-            raise SpecError(f"{key}.output",
-                            f"unknown output {out!r}{did_you_mean(out, output_names)}")
+            if out not in units and out not in derived:
+                known = output_names | set(derived) | set(units)
+                raise SpecError(f"{key}.output", f"unknown output or quantity {out!r}"
+                                                 f"{did_you_mean(out, known)}")
+            # a quantity that is not an output: audited as an implicit output of its name
+            outputs.append(Output(out, Formula(out, Name(out)), units.get(out, ""),
+                                  f"{out} (named by a claim)", implicit=True))
+            output_names.add(out)
         value = spec.get("value")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SpecError(f"{key}.value", f"must be a number, got {value!r}")
@@ -435,6 +426,48 @@ def scenario_from_dict(data: dict[str, Any], name: str = "scenario",
                     correlations=correlations, groups=grouped, repairs=repairs,
                     derived=tuple((n, derived[n]) for n in order), outputs=tuple(outputs),
                     claims=tuple(claims))
+
+
+def _outputs(table: dict[str, Any], input_names: set[str],
+             derived: dict[str, Formula]) -> list[Output]:
+    """``[outputs.*]``: formulas over inputs, derived quantities and other outputs (unknown
+    names and cycles among outputs are errors at ``outputs.NAME.formula``)."""
+    outputs = []
+    known = input_names | set(derived)
+    for oname, spec in table.items():
+        _check_name(oname, "outputs")
+        key = f"outputs.{oname}"
+        if isinstance(spec, str):
+            spec = {"formula": spec}
+        if not isinstance(spec, dict):
+            raise SpecError(key, "must be a table with formula, unit and label")
+        _no_unknown(spec, _OUTPUT_KEYS, key)
+        formula = parse(_text(spec, "formula", key), f"{key}.formula")
+        if oname in known and formula.tree != Name(oname):
+            raise SpecError(f"{key}.formula", f"an output named like the quantity {oname!r} "
+                                              f"must report it (formula = \"{oname}\"); "
+                                              "give this output another name")
+        outputs.append(Output(oname, formula, _text(spec, "unit", key, required=False),
+                              _text(spec, "label", key, required=False) or oname))
+    # An output named like a quantity is that quantity: only the others can form a cycle.
+    own = {o.name: o.formula for o in outputs if o.name not in known}
+    order_by_dependency(own, known, prefix="outputs", field=".formula")
+    return outputs
+
+
+def _promote_used_outputs(outputs: list[Output], known: set[str]
+                          ) -> tuple[list[Output], dict[str, Formula]]:
+    """Outputs that other outputs use, as derived quantities of the same name (computed
+    once; the output then reports that quantity), in dependency order."""
+    own = {o.name: o.formula for o in outputs if o.name not in known}
+    used = {n for o in outputs for n in o.formula.names if n in own and n != o.name}
+    if not used:
+        return outputs, {}
+    order = order_by_dependency({n: own[n] for n in used}, known | set(own))
+    promoted = {n: own[n] for n in order}
+    outputs = [replace(o, formula=Formula(o.formula.text, Name(o.name))) if o.name in used
+               else o for o in outputs]
+    return outputs, promoted
 
 
 def _input(name: str, spec: Any) -> Input:
@@ -485,9 +518,13 @@ def _text(spec: dict[str, Any], field: str, key: str, required: bool = True) -> 
 
 
 def _check_name(name: str, table: str) -> None:
-    if not _NAME.match(name) or name in _RESERVED:
-        raise SpecError(f"{table}.{name}",
-                        "names must be identifiers (letters, digits, _) and not a function name")
+    if not _NAME.match(name):
+        raise SpecError(f"{table}.{name}", "names must be identifiers (letters, digits, _)")
+    if name in RESERVED:
+        what = ("a function" if name in FUNCTIONS else
+                f"a constant (= {CONSTANTS[name]:.6g})" if name in CONSTANTS else "a keyword")
+        raise SpecError(f"{table}.{name}", f"{name!r} is reserved: it is {what} of the formula "
+                                           "language; choose another name")
 
 
 def _no_unknown(spec: dict[str, Any], allowed: Set[str], key: str) -> None:

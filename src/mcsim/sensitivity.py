@@ -20,12 +20,17 @@ Methods, with their sources:
 - ``tail``: for draws where the output exceeds its P90, how far the input's median moves, in
   percentile points of the input's own distribution (and in its units): Monte Carlo
   filtering (Saltelli et al. 2008, ch. 5).
+- ``st``: Sobol' total-effect index E[Var(Y | X_~i)] / Var(Y), all of an input's effect,
+  interactions included, by pick-freeze (Jansen's estimator; Saltelli et al. 2010, *Computer
+  Physics Communications* 181). Not from the same pass: the "B" sample is every input's
+  stream re-keyed, and input i's column of B is swapped in by re-keying its stream alone,
+  inside the kernel, so it costs (d + 2) x N evaluations and no stored draws.
 
-All but ``swing`` come from the same Monte Carlo draws, in bounded memory: an input's uniform
-is already its rank, so bins and rank statistics need neither sorting nor stored draws. Errors
-are batch means over up to 16 interleaved batches of iid draws (blocks of 256 draws, so runs
-under 512 draws get no error bars); ``swing`` is exact. A statistic within 3 standard errors of
-zero is marked negligible and ranks last.
+All but ``swing`` and ``st`` come from the same Monte Carlo draws, in bounded memory: an
+input's uniform is already its rank, so bins and rank statistics need neither sorting nor stored
+draws. Errors are batch means over up to 16 interleaved batches of iid draws (blocks of 256
+draws, so runs under 512 draws get no error bars; ``st`` likewise); ``swing`` is exact. A
+statistic within 3 standard errors of zero is marked negligible and ranks last.
 """
 
 from __future__ import annotations
@@ -40,12 +45,13 @@ from scipy import integrate, special
 from . import _kernels as K
 from ._codes import BLOCK
 from .engine import Progress, evaluate_at, new_seed, simulate, using_threads
-from .errors import McsimError
+from .errors import McsimError, did_you_mean
 from .histogram import Histogram
 from .program import compile_program, stream_key
 from .scenario import Scenario
 
-METHODS = ("binned", "swing", "spearman", "ctv", "s1", "tail")
+METHODS = ("binned", "swing", "spearman", "ctv", "s1", "tail", "st")
+DEFAULT_METHODS = METHODS[:-1]  # st costs (d + 2) passes more: asked for by name only
 BATCHES = 16  # batch-means batches (fewer when there are fewer blocks of draws)
 NEGLIGIBLE_SE = 3  # a statistic within this many standard errors of zero counts as zero
 FINE_PER_BIN = 10
@@ -117,19 +123,21 @@ def check_settings(methods: tuple[str, ...], percentiles: tuple[float, float],
 
 
 def tornado(scenario: Scenario, output: str, draws: int, seed: int | None,
-            methods: tuple[str, ...] = METHODS, percentiles: tuple[float, float] = (10, 90),
-            bins: int = 10, threads: int | None = None,
-            progress: Progress | None = None) -> Tornado:
-    """Rank the inputs of ``scenario`` by their influence on ``output``."""
+            methods: tuple[str, ...] = DEFAULT_METHODS,
+            percentiles: tuple[float, float] = (10, 90), bins: int = 10, threads: int | None = None,
+            progress: Progress | None = None, inputs: tuple[str, ...] | None = None) -> Tornado:
+    """Rank the inputs of ``scenario`` (or only ``inputs``) by their influence on ``output``.
+
+    The methods but ``st`` cost two passes of ``draws``; ``st`` adds (d + 2) more, for the
+    d inputs ranked."""
     check_settings(methods, percentiles, bins)
     seed = new_seed() if seed is None else seed
     out = scenario.output(output)
     single = scenario.only(output)
-    inputs = tuple(i.name for i in scenario.inputs if not i.prior.is_constant)
-    if not inputs:
-        raise McsimError("the scenario has no uncertain inputs to rank")
+    inputs = uncertain_inputs(scenario, inputs)
+    passes = 2 + (len(inputs) + 2 if "st" in methods else 0)
     first = simulate(single, draws, seed=seed, threads=threads,
-                     progress=None if progress is None else lambda d, n: progress(d, 2 * n))
+                     progress=None if progress is None else lambda d, n: progress(d, passes * n))
     stats = first.outputs[output]
     if stats.count < 2:
         raise McsimError(f"{output}: fewer than two finite draws; nothing to rank")
@@ -138,7 +146,7 @@ def tornado(scenario: Scenario, output: str, draws: int, seed: int | None,
                          "nothing to rank")
     tail_at = float(stats.histogram.quantile(TAIL_QUANTILE)[0][0])
     blocks = -(-draws // BLOCK)
-    second = None if progress is None else (lambda d, n: progress(n + d, 2 * n))
+    second = None if progress is None else (lambda d, n: progress(n + d, passes * n))
     sums = stream_sensitivity(scenario, output, inputs, draws, seed, stats.histogram, tail_at,
                               bins * FINE_PER_BIN, max(2, min(BATCHES, blocks)), threads,
                               second)
@@ -156,6 +164,12 @@ def tornado(scenario: Scenario, output: str, draws: int, seed: int | None,
         rows += _first_order(sums, inputs)
     if "tail" in methods:
         rows += _tail(scenario, sums, inputs)
+    if "st" in methods:
+        later = None if progress is None else (
+            lambda d, n: progress(2 * n + d * (len(inputs) + 2), passes * n))
+        pf = stream_pick_freeze(scenario, output, inputs, draws, seed, sums.shift,
+                                max(2, min(BATCHES, blocks)), threads, later)
+        rows += _total_order(scenario, pf, inputs)
     table = _rank(pd.DataFrame(rows), methods)
     for key, value in {"output": output, "p_low": percentiles[0], "p_high": percentiles[1],
                        "bins": bins, "tail_quantile": TAIL_QUANTILE, "tail_threshold": tail_at,
@@ -167,6 +181,23 @@ def tornado(scenario: Scenario, output: str, draws: int, seed: int | None,
                    baseline=baseline, median=float(stats.histogram.quantile(0.5)[0][0]),
                    mean=stats.mean, tail_quantile=TAIL_QUANTILE, tail_threshold=tail_at,
                    table=table, notes=tuple(_explain(table, sums, inputs, methods)))
+
+
+def uncertain_inputs(scenario: Scenario, names: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The inputs to rank: ``names`` (checked), or every input that is not a constant."""
+    uncertain = tuple(i.name for i in scenario.inputs if not i.prior.is_constant)
+    if names is None:
+        if not uncertain:
+            raise McsimError("the scenario has no uncertain inputs to rank")
+        return uncertain
+    if not names:
+        raise McsimError("--inputs: name at least one input")
+    for name in names:
+        if name not in uncertain:
+            what = "is a constant" if name in scenario.input_names else "is not an input"
+            raise McsimError(f"--inputs: {name!r} {what}{did_you_mean(name, uncertain)}; "
+                             f"uncertain inputs: {', '.join(uncertain)}")
+    return tuple(dict.fromkeys(names))
 
 
 # ---------------------------------------------------------------- the second pass
@@ -353,6 +384,81 @@ def _tail(scenario, sums, inputs) -> list[dict]:
                      "detail": f"median of the input when the output exceeds its "
                                f"P{100 * TAIL_QUANTILE:g}, in percentile points of the input "
                                "(low/high: its overall and its tail median, in its units)"})
+    return rows
+
+
+# ---------------------------------------------------------------- total effects (pick-freeze)
+
+
+@dataclass(frozen=True)
+class PickFreezeSums:
+    """Accumulators of ``_kernels.pick_freeze_tiles`` (see its docstring for the layout)."""
+
+    y: np.ndarray  # [K, 5]: count, sum a, sum a**2, sum b, sum b**2 (a, b: y_A, y_B - shift)
+    pf: np.ndarray  # [K, D, 3]: count, sum (y_A - y_i)**2, sum b * (y_i - y_A)
+
+
+def resampled_key(seed: int, name: str) -> np.uint64:
+    """The key of input ``name``'s stream in the pick-freeze "B" sample: independent of every
+    stream of the run (no input's name holds a NUL)."""
+    return stream_key(seed, f"{name}\x00resampled")
+
+
+def stream_pick_freeze(scenario: Scenario, output: str, inputs: tuple[str, ...], draws: int,
+                       seed: int, shift: float, batches: int, threads: int | None = None,
+                       progress: Progress | None = None) -> PickFreezeSums:
+    """A pass of (2 + len(inputs)) x ``draws`` evaluations: the run's draws (A), the same with
+    every stream re-keyed (B), and A with each input's stream taken from B."""
+    prog = compile_program(scenario.only(output), seed)
+    b_keys = np.asarray([resampled_key(seed, name) for name in prog.streams], dtype=np.uint64)
+    studied = np.asarray([prog.streams.index(n) if n in prog.streams else -1 for n in inputs],
+                         dtype=np.int64)
+    y = np.zeros((batches, 5))
+    pf = np.zeros((batches, len(inputs), 3))
+    n_tiles = -(-draws // K.TILE)
+    with using_threads(threads) as n_threads:
+        step = 2 * n_threads
+        for tile0 in range(0, n_tiles, step):
+            count = min(step, n_tiles - tile0)
+            K.pick_freeze_tiles(*prog.kernel_args, int(prog.out_regs[0]), b_keys, studied,
+                                shift, draws, tile0, count, y, pf, n_threads)
+            if progress is not None:
+                progress(min((tile0 + count) * K.TILE, draws), draws)
+    return PickFreezeSums(y=y, pf=pf)
+
+
+def _pick_freeze_indices(y: np.ndarray, pf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Total-effect (Jansen) and first-order (Saltelli 2010) indices from [.., 5] and
+    [.., D, 3] sums; Var(Y) from the A and B samples pooled."""
+    n = 2 * y[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (y[..., 1] + y[..., 3]) / n
+        var = ((y[..., 2] + y[..., 4]) - n * mean**2) / (n - 1)
+        count = pf[..., 0]
+        total = pf[..., 1] / (2 * count) / var[..., None]
+        first = pf[..., 2] / count / var[..., None]
+    return total, first
+
+
+def _total_order(scenario: Scenario, sums: PickFreezeSums, inputs) -> list[dict]:
+    total, first = _pick_freeze_indices(sums.y.sum(axis=0), sums.pf.sum(axis=0))
+    total_b, first_b = _pick_freeze_indices(sums.y, sums.pf)  # [K, D]
+    k = total_b.shape[0]
+    se = total_b.std(axis=0, ddof=1) / math.sqrt(k)
+    se_first = first_b.std(axis=0, ddof=1) / math.sqrt(k)
+    correlated = {name for g in scenario.groups for name in g.inputs}
+    rows = []
+    for i, name in enumerate(inputs):
+        detail = (f"total effect E[Var(Y|X~i)] / Var(Y), Jansen's pick-freeze estimator, "
+                  f"(d + 2) x N evaluations (d = {len(inputs)}); batch-means error; "
+                  f"pick-freeze first order {first[i]:.4f} +- {se_first[i]:.4f}")
+        if name in correlated:
+            detail += ("; correlated input: re-keying its stream moves the inputs correlated "
+                       "with it too, so this is the effect of its own randomness")
+        rows.append({"input": name, "method": "st", "low": np.nan, "high": np.nan,
+                     "value": float(total[i]), "se": float(se[i]),
+                     "negligible": bool(abs(total[i]) <= NEGLIGIBLE_SE * se[i]),
+                     "detail": detail})
     return rows
 
 
