@@ -23,7 +23,7 @@ from . import _kernels as K
 from . import sampling
 from .errors import McsimError
 from .histogram import Histogram, Layout
-from .program import Program, compile_program
+from .program import Program, compile_program, prune
 from .scenario import Scenario
 from .units import check_draws
 
@@ -137,7 +137,7 @@ class Simulation:
                                             self.design or sampling.plan("mc", self.draws),
                                             self.seed, self.scenario)
         names = [o.name for o in self.scenario.outputs]
-        prog = replace(prog, out_regs=prog.out_regs[[names.index(o) for o in outputs]])
+        prog = prune(prog, prog.out_regs[[names.index(o) for o in outputs]])
         for begin in range(0, self.draws, chunk_draws):
             n = min(chunk_draws, self.draws - begin)
             yield _pilot_values(prog, n, self.threads, begin)

@@ -9,7 +9,7 @@ literals and constant inputs become constant registers, filled once per thread.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -260,6 +260,21 @@ def _allocate(instrs: list[list[int]], pinned_consts: set[int],
         if dst not in last_use and dst not in live_out:
             free.append(mapping[dst])
     return code, mapping, n_regs
+
+
+def prune(prog: Program, out_regs: np.ndarray) -> Program:
+    """``prog`` computing only what ``out_regs`` need: a backward liveness scan over the
+    straight-line code drops every instruction whose value nothing kept reads. Streams,
+    parameters and registers are untouched, so each kept value is bit for bit the same."""
+    needed = {int(r) for r in out_regs}
+    keep = np.zeros(len(prog.code), dtype=bool)
+    for i in range(len(prog.code) - 1, -1, -1):
+        op, dst, a, b, c = (int(v) for v in prog.code[i])
+        if dst in needed:  # the latest write of a register a kept instruction reads
+            keep[i] = True
+            needed.discard(dst)
+            needed |= _operands(op, a, b, c)
+    return replace(prog, code=np.ascontiguousarray(prog.code[keep]), out_regs=out_regs)
 
 
 def _register_slots(op: int) -> tuple[int, ...]:
