@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -217,3 +219,24 @@ def test_replicated_designs_bound_a_claim_no_draw_reaches(sampler):
     assert inside["p_exceed_low"] < inside["p_exceed"] < inside["p_exceed_high"]
     text = claims_text(claims.reset_index())
     assert "0.0%" not in text and "<0.1%" in text and ">99.9%" in text
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-3, 3), st.floats(-5, 5, allow_nan=False)),
+                min_size=3, max_size=40))
+def test_spearman_equals_scipys_with_ties(pairs):
+    """The numpy Spearman (average ranks for ties) is scipy's, without importing scipy.stats."""
+    from scipy import stats
+
+    from mcsim.reduce import average_ranks, spearman
+
+    x = np.array([p[0] for p in pairs], dtype=float)
+    y = np.array([p[1] for p in pairs])
+    with np.errstate(all="ignore"), warnings.catch_warnings():  # scipy warns on a constant x
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        expected = stats.spearmanr(x, y)[0]
+    np.testing.assert_allclose(average_ranks(x), stats.rankdata(x))
+    if np.isnan(expected):  # a constant column: no correlation to speak of, in both
+        assert np.isnan(spearman(x, y))
+    else:
+        assert spearman(x, y) == pytest.approx(expected, abs=1e-12)
