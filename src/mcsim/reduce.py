@@ -325,9 +325,12 @@ def stop_when_precise(targets: list[Target], ci: float = 0.90):
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman's rank correlation (ties get their average rank), as ``scipy.stats.spearmanr``
     gives it; numpy only, because importing ``scipy.stats`` costs a run ~0.9 s."""
-    rx, ry = average_ranks(x), average_ranks(y)
+    return _pearson(average_ranks(x), average_ranks(y))
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
     with np.errstate(invalid="ignore", divide="ignore"):  # a constant column: nan, as scipy
-        return float(np.corrcoef(rx, ry)[0, 1])
+        return float(np.corrcoef(x, y)[0, 1])
 
 
 def average_ranks(x: np.ndarray) -> np.ndarray:
@@ -353,12 +356,16 @@ def rank_correlations(sim: Simulation, draws: pd.DataFrame, batches: int = 10) -
         batches = len(sim.replicates)
     n = len(draws)
     repaired = {frozenset((r.a, r.b)): r.repaired for r in sc.repairs}
+    names = dict.fromkeys(x for c in sc.correlations for x in (c.a, c.b))
+    # each input ranked once over all the draws and once per batch, whatever its pairs
+    whole = {name: average_ranks(draws[name].to_numpy()) for name in names}
+    split = {name: [average_ranks(part) for part in np.array_split(draws[name].to_numpy(),
+                                                                     batches)]
+             for name in names}
     rows = []
     for c in sc.correlations:
-        x, y = draws[c.a].to_numpy(), draws[c.b].to_numpy()
-        achieved = spearman(x, y)
-        parts = [spearman(xs, ys) for xs, ys in
-                 zip(np.array_split(x, batches), np.array_split(y, batches), strict=True)]
+        achieved = _pearson(whole[c.a], whole[c.b])
+        parts = [_pearson(xs, ys) for xs, ys in zip(split[c.a], split[c.b], strict=True)]
         se = float(np.std(parts, ddof=1) / math.sqrt(batches)) if n >= 2 * batches else math.nan
         rows.append({"a": c.a, "b": c.b,
                      "requested": repaired.get(frozenset((c.a, c.b)), c.spearman),
