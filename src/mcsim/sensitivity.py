@@ -229,19 +229,26 @@ def stream_sensitivity(scenario: Scenario, output: str, inputs: tuple[str, ...],
     bins = np.zeros((batches, len(inputs), fine_bins, 4))
     corr = np.zeros((batches, len(inputs), 3))
     y = np.zeros((batches, 3))
+    layout = np.asarray(histogram.layout.as_row(), dtype=np.int64)
+    for tile0, count, n_threads in _tile_batches(draws, threads, progress):
+        K.sensitivity_tiles(*prog.kernel_args, int(prog.out_regs[0]), s_keys, u_regs, layout,
+                            histogram.layout.sub_bits, lower, upper, before, counts,
+                            float(histogram.total), shift, tail_at, draws, tile0, count,
+                            bins, corr, y, n_threads)
+    return SensitivitySums(bins=bins, corr=corr, y=y, shift=shift)
+
+
+def _tile_batches(draws: int, threads: int | None, progress: Progress | None):
+    """``(first tile, tiles, threads)`` of each kernel call of a streaming pass (two tiles per
+    thread), run inside ``using_threads``; ``progress`` is told after each call."""
     n_tiles = -(-draws // K.TILE)
     with using_threads(threads) as n_threads:
         step = 2 * n_threads
         for tile0 in range(0, n_tiles, step):
             count = min(step, n_tiles - tile0)
-            K.sensitivity_tiles(*prog.kernel_args, int(prog.out_regs[0]), s_keys, u_regs,
-                                np.asarray(histogram.layout.as_row(), dtype=np.int64),
-                                histogram.layout.sub_bits, lower, upper, before, counts,
-                                float(histogram.total), shift, tail_at, draws, tile0, count,
-                                bins, corr, y, n_threads)
+            yield tile0, count, n_threads
             if progress is not None:
                 progress(min((tile0 + count) * K.TILE, draws), draws)
-    return SensitivitySums(bins=bins, corr=corr, y=y, shift=shift)
 
 
 # ---------------------------------------------------------------- methods from the draws
@@ -415,15 +422,9 @@ def stream_pick_freeze(scenario: Scenario, output: str, inputs: tuple[str, ...],
                          dtype=np.int64)
     y = np.zeros((batches, 5))
     pf = np.zeros((batches, len(inputs), 3))
-    n_tiles = -(-draws // K.TILE)
-    with using_threads(threads) as n_threads:
-        step = 2 * n_threads
-        for tile0 in range(0, n_tiles, step):
-            count = min(step, n_tiles - tile0)
-            K.pick_freeze_tiles(*prog.kernel_args, int(prog.out_regs[0]), b_keys, studied,
-                                shift, draws, tile0, count, y, pf, n_threads)
-            if progress is not None:
-                progress(min((tile0 + count) * K.TILE, draws), draws)
+    for tile0, count, n_threads in _tile_batches(draws, threads, progress):
+        K.pick_freeze_tiles(*prog.kernel_args, int(prog.out_regs[0]), b_keys, studied,
+                            shift, draws, tile0, count, y, pf, n_threads)
     return PickFreezeSums(y=y, pf=pf)
 
 
