@@ -113,3 +113,15 @@ def test_nothing_in_the_product_points_at_the_teams_private_notes():
                  if not name.startswith(("tests/", ".git")) and Path(ROOT / name).is_file()
                  and "shared/" in (ROOT / name).read_text(encoding="utf-8", errors="ignore")]
     assert offenders == [], offenders
+
+
+def test_a_bibliography_is_read_as_a_bounded_regular_file(tmp_path):
+    """The same reader as scenario files: a folder is refused before a byte is read, and so
+    is a file past the cap, in one line naming it."""
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(McsimError, match="not a regular file \\(a folder\\); a bibliography"):
+        load_bibliography(tmp_path / "folder")
+    big = tmp_path / "sources.toml"
+    big.write_text("# " + "x" * 1_000_000 + "\n")
+    with pytest.raises(McsimError, match="larger than the 1 MB a bibliography file may hold"):
+        load_bibliography(big)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import McsimError, SpecError, did_you_mean
+from .textfile import read_bounded
 
 STATUSES = ("verified", "secondary", "derived", "unverified")
 FILE_NAME = "sources.toml"
@@ -24,7 +25,7 @@ _CITATION = re.compile(r"\[@([^\]]*)\]")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _FIELDS = {"title", "publisher", "date", "url", "authors", "access", "figures"}
 _FIGURE_FIELDS = {"what", "value", "status"}
-_MAX_BYTES = 1 << 20
+_MAX_BYTES = 10**6
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,9 @@ def citations(text: str) -> tuple[str, ...]:
 def load_bibliography(path: str | Path) -> dict[str, Source]:
     """Read and validate a ``sources.toml``; errors name the file, the entry and the field."""
     p = Path(path)
+    raw = read_bounded(p, _MAX_BYTES, "a bibliography")
     try:
-        if not p.is_file():
-            raise McsimError(f"{p}: not a regular file")
-        if p.stat().st_size > _MAX_BYTES:
-            raise McsimError(f"{p}: larger than {_MAX_BYTES >> 20} MB; not a bibliography")
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise McsimError(f"{p}: cannot read: {err.strerror}") from None
+        data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise McsimError(f"{p}: not a UTF-8 text file") from None
     except tomllib.TOMLDecodeError as err:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
-import stat
 import tomllib
 from collections.abc import Set
 from dataclasses import dataclass, replace
@@ -25,6 +23,7 @@ from .correlation import Correlation, Group, Repair, groups
 from .distributions import Distribution
 from .errors import McsimError, SpecError, did_you_mean
 from .formula import CONSTANTS, FUNCTIONS, RESERVED, Formula, Name, order_by_dependency, parse
+from .textfile import read_bounded
 
 SCHEMA_VERSION = 1
 DEFAULT_SCENARIO = "deepseek"
@@ -213,48 +212,13 @@ def _cited(scenario: Scenario, entries: dict[str, Source]) -> tuple[Source, ...]
 
 
 def _read_toml(p: Path) -> tuple[dict[str, Any], bytes]:
-    raw = _read_bounded(p)
+    raw = read_bounded(p, MAX_FILE_BYTES, "a scenario")
     try:
         return tomllib.loads(raw.decode("utf-8")), raw
     except UnicodeDecodeError:
         raise McsimError(f"{p}: not a UTF-8 text file") from None
     except tomllib.TOMLDecodeError as err:
         raise McsimError(f"{p}: invalid TOML: {err}") from None
-
-
-def _read_bounded(p: Path) -> bytes:
-    """The bytes of ``p``, a regular file of at most ``MAX_FILE_BYTES``.
-
-    Opened without blocking and checked on the open descriptor, so that a FIFO, a device
-    (``/dev/zero``) or a folder is refused before a byte is read, and a file that grows while
-    it is read is cut off at the cap rather than read until memory runs out.
-    """
-    try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as err:
-        raise McsimError(f"{p}: cannot read: {err.strerror}") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        raise McsimError(f"{p}: not a regular file ({_kind(mode)}); a scenario is a TOML file")
-    with os.fdopen(fd, "rb") as f:
-        try:
-            raw = f.read(MAX_FILE_BYTES + 1)
-        except OSError as err:
-            raise McsimError(f"{p}: cannot read: {err.strerror}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise McsimError(f"{p}: larger than the {MAX_FILE_BYTES / 1e6:g} MB a scenario file "
-                         "may hold")
-    return raw
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a file"
 
 
 def _read_with_bases(p: Path, chain: list[Path]) -> tuple[dict[str, Any], bytes]:
