@@ -116,6 +116,13 @@ _check_dependencies()
 
 # Statistics kept per tile and output: count, sum and sum of squares (shifted), min, max.
 N_STATS = 5
+# weighted reductions of an output: draws with weight > 0, sum w, sum w d, sum w d**2,
+# sum w**2, min, max (d = x - shift; over finite x with weight > 0)
+N_WSTATS = 7
+# of the weights themselves: sum w, sum w**2, draws with w > 0, draws with a non-finite weight
+N_WRUN = 4
+WEIGHT_BITS = 40  # weights are counted in whole units of 2**-40 (``evidence.py``)
+_WEIGHT_SCALE = float(2**WEIGHT_BITS)
 
 _SQRT_HALF = 0.7071067811865476
 _U_MIN = 1.0 / 9007199254740992.0  # 2**-53, the smallest uniform the streams produce
@@ -920,8 +927,60 @@ def _histogram_add(regs, row, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits, h,
         b = idx[j]
         if b == -2:
             b = histogram_index(regs[row, j], lo_pos, n_pos, lo_neg, n_neg, sub_bits)
+            idx[j] = b  # the bin of every value, for a weighted count to reuse
         if b >= 0:
             h[off + b] += 1
+
+
+@jit
+def _quantise_weights(regs, w_reg, m, wq, wv):
+    """The weights of a block in whole units of 2**-WEIGHT_BITS (``wq``; NaN, infinities and
+    negatives count 0, values above 1 count 1) and as doubles (``wv``). Returns sum w,
+    sum w**2, the draws with w > 0 and those with a non-finite weight."""
+    s1 = 0.0
+    s2 = 0.0
+    pos = 0.0
+    bad = 0.0
+    for j in range(m):
+        w = regs[w_reg, j]
+        q = 0
+        if not math.isfinite(w):
+            bad += 1.0
+        elif w > 0.0:
+            q = np.int64(min(w, 1.0) * _WEIGHT_SCALE + 0.5)
+        wq[j] = q
+        v = q / _WEIGHT_SCALE
+        wv[j] = v
+        s1 += v
+        s2 += v * v
+        pos += 1.0 if q > 0 else 0.0
+    return s1, s2, pos, bad
+
+
+@jit
+def _weighted_moments(regs, row, m, shift, wv):
+    """Weighted moments of the finite values of ``regs[row, :m]`` with weight > 0, in the
+    ``N_WSTATS`` layout."""
+    n = 0.0
+    sw = 0.0
+    swd = 0.0
+    swd2 = 0.0
+    sw2 = 0.0
+    lo = np.inf
+    hi = -np.inf
+    for j in range(m):
+        x = regs[row, j]
+        w = wv[j]
+        if w > 0.0 and abs(x) <= _DBL_MAX:
+            d = x - shift
+            n += 1.0
+            sw += w
+            swd += w * d
+            swd2 += w * d * d
+            sw2 += w * w
+            lo = min(lo, x)
+            hi = max(hi, x)
+    return n, sw, swd, swd2, sw2, lo, hi
 
 
 _SIGN_OFF = np.int64(0x7FFFFFFFFFFFFFFF)
@@ -973,7 +1032,7 @@ def _moments_finite_only(regs, row, m, shift):
 @jit_parallel
 def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_vals, out_regs,
                  shifts, hist_layout, hist_offsets, sub_bits, begin, end, tile0, n_tiles,
-                 hist, totals, nonfinite, store, n_lanes):
+                 hist, totals, nonfinite, store, n_lanes, w_reg, w_hist, w_totals, w_run):
     """Evaluate tiles ``tile0 .. tile0+n_tiles-1`` of the draws ``begin .. end-1`` and fold
     them into the running reductions; or, when ``store`` has columns, only copy the outputs
     of draw ``begin + i`` into ``store[:, i]`` (the pilot: one kernel serves both, so a run
@@ -984,14 +1043,26 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
     count, and in ``totals[o]``: count, sum and sum of squares of ``x - shifts[o]``, min, max.
     Sums are kept per tile and added to ``totals`` in tile order after the parallel loop, so
     the floating-point result is the same for any number of lanes and any batching of tiles.
+
+    With evidence (``w_reg`` >= 0, the register of each draw's weight): weighted histogram
+    counts in whole weight units in ``w_hist[lane]`` (int64, order-free; the caller flushes
+    them before they could overflow), and per tile, added in tile order, the ``N_WSTATS``
+    weighted moments in ``w_totals[o]`` and the ``N_WRUN`` sums of the weights in ``w_run``.
     """
     n_out = out_regs.shape[0]
     tile_stats = np.empty((n_tiles, n_out, N_STATS))
+    weighted = w_reg >= 0 and store.shape[1] == 0
+    n_wt = n_tiles if weighted else 0
+    tile_w = np.empty((n_wt, n_out, N_WSTATS))
+    tile_run = np.zeros((n_wt, N_WRUN))
     for lane in prange(n_lanes):
         regs = _new_registers(n_regs, const_regs, const_vals)
         wu, wi, wf = new_work(BLOCK)  # the samplers' scratch space
         idx = np.empty(BLOCK, dtype=np.int64)
+        wq = np.zeros(BLOCK if weighted else 0, dtype=np.int64)
+        wv = np.zeros(BLOCK if weighted else 0)
         h = hist[lane]
+        wh = w_hist[lane]
         for t in range(lane, n_tiles, n_lanes):
             for o in range(n_out):
                 tile_stats[t, o, 0] = 0.0
@@ -999,6 +1070,11 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
                 tile_stats[t, o, 2] = 0.0
                 tile_stats[t, o, 3] = np.inf
                 tile_stats[t, o, 4] = -np.inf
+                if weighted:
+                    for k in range(N_WSTATS - 2):
+                        tile_w[t, o, k] = 0.0
+                    tile_w[t, o, 5] = np.inf
+                    tile_w[t, o, 6] = -np.inf
             start = begin + (tile0 + t) * TILE
             stop = min(start + TILE, end)
             for b0 in range(start, stop, BLOCK):
@@ -1010,6 +1086,12 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
                         for j in range(m):
                             store[o, b0 - begin + j] = r[j]
                     continue
+                if weighted:
+                    r1, r2, r3, r4 = _quantise_weights(regs, w_reg, m, wq, wv)
+                    tile_run[t, 0] += r1
+                    tile_run[t, 1] += r2
+                    tile_run[t, 2] += r3
+                    tile_run[t, 3] += r4
                 for o in range(n_out):  # registers by row, not views: see eval_block
                     ro = out_regs[o]
                     off = hist_offsets[o]
@@ -1030,6 +1112,20 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
                     tile_stats[t, o, 2] += s2
                     tile_stats[t, o, 3] = min(tile_stats[t, o, 3], lo)
                     tile_stats[t, o, 4] = max(tile_stats[t, o, 4], hi)
+                    if weighted:
+                        for j in range(m):
+                            b = idx[j]
+                            if b >= 0:
+                                wh[off + b] += wq[j]
+                        n, sw, swd, swd2, sw2, wlo, whi = _weighted_moments(regs, ro, m,
+                                                                            shift, wv)
+                        tile_w[t, o, 0] += n
+                        tile_w[t, o, 1] += sw
+                        tile_w[t, o, 2] += swd
+                        tile_w[t, o, 3] += swd2
+                        tile_w[t, o, 4] += sw2
+                        tile_w[t, o, 5] = min(tile_w[t, o, 5], wlo)
+                        tile_w[t, o, 6] = max(tile_w[t, o, 6], whi)
     for t in range(n_tiles):
         for o in range(n_out):
             ts = tile_stats[t, o]
@@ -1039,6 +1135,16 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
             acc[2] += ts[2]
             acc[3] = min(acc[3], ts[3])
             acc[4] = max(acc[4], ts[4])
+    for t in range(n_wt):
+        for k in range(N_WRUN):
+            w_run[k] += tile_run[t, k]
+        for o in range(n_out):
+            ts = tile_w[t, o]
+            acc = w_totals[o]
+            for k in range(N_WSTATS - 2):
+                acc[k] += ts[k]
+            acc[5] = min(acc[5], ts[5])
+            acc[6] = max(acc[6], ts[6])
 
 
 @jit

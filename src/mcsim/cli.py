@@ -40,6 +40,8 @@ def _threads(text: str = "parallel threads"):
 _ci = click.option("--ci", type=float, default=90.0, show_default=True, help=CI_HELP)
 _repair = click.option("--repair-correlations", is_flag=True,
                        help="replace an invalid correlation matrix by the nearest valid one")
+_no_evidence = click.option("--no-evidence", is_flag=True,
+                            help="ignore the scenario's [[evidence]]: the priors alone")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,6 +69,7 @@ def cli() -> None:
 @click.option("--max-draws", type=_Count(), default=None,
               help="with --until: stop here even if not converged  [default: 100M]")
 @_repair
+@_no_evidence
 @click.option("--sampler", type=click.Choice(SAMPLERS), default="mc", show_default=True,
               help="plain Monte Carlo, Latin hypercube, or scrambled Sobol' (lhs and sobol "
                    "run independent replicates and measure their errors from the spread)")
@@ -83,7 +86,7 @@ def cli() -> None:
               "each with its standard error, in quantiles.csv")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correlations,
-        sampler, replicates, plot, plot_format, quantiles, quiet) -> None:
+        no_evidence, sampler, replicates, plot, plot_format, quantiles, quiet) -> None:
     """Simulate SCENARIO (a file, or a built-in name; default: deepseek) and report."""
     from . import engine, export, reduce, render, sampling
     from .quantiles import parse_probabilities
@@ -101,7 +104,7 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
     if max_draws is not None and not targets:
         raise McsimError("--max-draws: caps a run with --until; without it, set the run's size "
                          "with --draws")
-    sc = load_scenario(scenario, repair=repair_correlations)
+    sc = load_scenario(scenario, repair=repair_correlations, evidence=not no_evidence)
     for t in targets:
         if t.output:
             sc.output(t.output)
@@ -116,6 +119,7 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
                               stop=stop, sampler=sampler, replicates=replicates,
                               quantiles=probs)
     engine.require_finite(sim)
+    _warn_weights(sim)
     summary, claims = sim.summary(level), sim.claims()
     charts = {}
     if plot:
@@ -147,6 +151,15 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
     click.echo(f"\nwrote {folder}/summary.csv, claims.csv{also}, manifest.json")
     if charts:
         click.echo(f"wrote {len(charts)} charts in {folder}/charts/")
+
+
+def _warn_weights(sim) -> None:
+    """Say on stderr when the evidence leaves few effective draws (``evidence.warnings``)."""
+    from .evidence import weight_warnings
+
+    if sim.weights is not None:
+        for line in weight_warnings(sim.weights):
+            click.echo(f"warning: {line}", err=True)
 
 
 @cli.command()
@@ -182,9 +195,10 @@ def check(scenario, repair_correlations) -> None:
               help="draw the tornado chart here (.png, .svg or .pdf; needs matplotlib)")
 @_threads()
 @_repair
+@_no_evidence
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, input_names,
-                csv_path, plot_path, threads, repair_correlations, quiet) -> None:
+                csv_path, plot_path, threads, repair_correlations, no_evidence, quiet) -> None:
     """Rank SCENARIO's inputs by their influence on one output (tornado), by several methods."""
     from pathlib import Path
 
@@ -195,7 +209,7 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, input
     method_list = tuple(m.strip() for m in methods.split(",") if m.strip())
     pcts = _percentiles(percentiles)
     sens.check_settings(method_list, pcts, bins)
-    sc = load_scenario(scenario, repair=repair_correlations)
+    sc = load_scenario(scenario, repair=repair_correlations, evidence=not no_evidence)
     sc.output(output)
     inputs = None if input_names is None else sens.uncertain_inputs(
         sc, tuple(n.strip() for n in input_names.split(",") if n.strip()))
@@ -240,9 +254,10 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, input
                                       "medians (several scenarios)")
 @_threads()
 @_repair
+@_no_evidence
 @click.option("--quiet", "-q", is_flag=True, help="no progress messages")
 def report(scenarios, draws, seed, ci, out, tornado_outputs, tornado_draws, sweeps, replicates,
-           threads, repair_correlations, quiet) -> None:
+           threads, repair_correlations, no_evidence, quiet) -> None:
     """One self-contained HTML page for SCENARIO(s) (default: deepseek): settings, tables,
     inputs with priors and sources, distribution charts with the claims, tornados. Several
     scenarios are drawn with the same seed and compared."""
@@ -254,7 +269,8 @@ def report(scenarios, draws, seed, ci, out, tornado_outputs, tornado_draws, swee
 
     level = check_level(ci)
     require_matplotlib()  # before the runs, not after them
-    loaded = [load_scenario(s, repair=repair_correlations) for s in scenarios or [None]]
+    loaded = [load_scenario(s, repair=repair_correlations, evidence=not no_evidence)
+              for s in scenarios or [None]]
     rep.check_scenarios(loaded, tornado_outputs)
     folder = export.check_results_dir(out) if out else None
     seed = engine.new_seed() if seed is None else seed
@@ -342,9 +358,10 @@ def bench(sizes, repeats, numpy_draws, no_numpy, no_families, no_sweep, no_proce
 @click.option("--force", is_flag=True, help="allow a grid of more than 10,000 points")
 @_threads()
 @_repair
+@_no_evidence
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def sweep(scenario, set_axes, scale_axes, outputs, claim, draws, seed, ci, out, no_plot, force,
-          threads, repair_correlations, quiet) -> None:
+          threads, repair_correlations, no_evidence, quiet) -> None:
     """Run SCENARIO at each value of one or two inputs, with common random numbers: every
     point has the same seed, and every other input the same draws."""
     from . import engine, export, render
@@ -357,7 +374,7 @@ def sweep(scenario, set_axes, scale_axes, outputs, claim, draws, seed, ci, out, 
         from .plot import require_matplotlib
 
         require_matplotlib()
-    sc = load_scenario(scenario, repair=repair_correlations)
+    sc = load_scenario(scenario, repair=repair_correlations, evidence=not no_evidence)
     axes = [sw.parse_axis(t, "set") for t in set_axes] + [sw.parse_axis(t, "scale")
                                                           for t in scale_axes]
     for name in outputs:
@@ -408,8 +425,9 @@ def sweep(scenario, set_axes, scale_axes, outputs, claim, draws, seed, ci, out, 
               help="write the break-even table here")
 @_threads()
 @_repair
+@_no_evidence
 def solve(scenario, claim, inputs, percentile, exceed, bracket, scale, draws, seed, csv_path,
-          threads, repair_correlations) -> None:
+          threads, repair_correlations, no_evidence) -> None:
     """Find the value of an input at which a claim of SCENARIO sits at a percentile of its
     output (default: the median), on common-random-number simulations."""
     from pathlib import Path
@@ -418,7 +436,7 @@ def solve(scenario, claim, inputs, percentile, exceed, bracket, scale, draws, se
     from . import sweep as sw
     from .scenario import load_scenario
 
-    sc = load_scenario(scenario, repair=repair_correlations)
+    sc = load_scenario(scenario, repair=repair_correlations, evidence=not no_evidence)
     if csv_path:
         export.check_out_dir(Path(csv_path).parent, "--csv")
     seed = engine.new_seed() if seed is None else seed

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ import pandas as pd
 from . import _kernels as K
 from . import sampling
 from .errors import McsimError
+from .evidence import WeightSummary, check_pilot, explain_zero
 from .histogram import Histogram, Layout
 from .program import Program, compile_program, prune
 from .scenario import Scenario
@@ -38,7 +40,11 @@ Progress = Callable[[int, int], None]  # (draws done, draws in total)
 
 @dataclass(frozen=True)
 class OutputStats:
-    """Streaming reductions of one output: moments, extremes, histogram, non-finite count."""
+    """Streaming reductions of one output: moments, extremes, histogram, non-finite count.
+
+    Under evidence (a posterior) the moments and histogram are weighted, ``count`` is the
+    finite draws with a positive weight and ``ess`` their effective number (Kish's); standard
+    errors use ``n_eff``."""
 
     name: str
     count: int
@@ -46,6 +52,12 @@ class OutputStats:
     mean: float
     std: float
     histogram: Histogram
+    ess: float | None = None  # None: unweighted draws, each counts one
+
+    @property
+    def n_eff(self) -> float:
+        """The number of iid draws these reductions are worth (``count`` when unweighted)."""
+        return self.count if self.ess is None else self.ess
 
     def __repr__(self) -> str:
         return (f"<OutputStats {self.name}: {self.count:,} draws, mean {self.mean:.6g}, "
@@ -79,6 +91,10 @@ class Simulation:
     refined: dict[tuple[str, int], float] = field(default_factory=dict, repr=False,
                                                   compare=False)
     program: Program | None = field(default=None, repr=False, compare=False)  # as run
+    # under evidence: ``outputs`` is the posterior, ``prior`` the same draws unweighted, and
+    # ``weights`` summarises the weights (effective sample size)
+    prior: dict[str, OutputStats] | None = field(default=None, repr=False)
+    weights: WeightSummary | None = None
 
     def __repr__(self) -> str:
         return (f"<Simulation of {self.scenario.name!r}: {self.draws:,} draws, seed {self.seed}, "
@@ -101,6 +117,16 @@ class Simulation:
     @property
     def sampler(self) -> str:
         return self.design.sampler if self.design else "mc"
+
+    @cached_property
+    def prior_run(self) -> Simulation:
+        """The same draws without the evidence's weights: what the priors alone predict
+        (this run itself when it has no evidence). A replicated design's prior reports iid
+        standard errors: its replicates are kept for the posterior only."""
+        if self.prior is None:
+            return self
+        return replace(self, outputs=self.prior, prior=None, weights=None, replicates=(),
+                       refined={})
 
     @property
     def draws_per_second(self) -> float:
@@ -312,7 +338,7 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
                         scenario)
     with using_threads(threads) as n_threads:
         kernel_seconds = _ready_kernels(prog, n_threads)
-        layouts, shifts = _pilot(prog, min(design.draws, PILOT_DRAWS), n_threads)
+        layouts, shifts = _pilot(prog, min(design.draws, PILOT_DRAWS), n_threads, scenario)
         if design.replicated:
             state, reps = _replicates(prog, layouts, shifts, design, n_threads, batch_tiles,
                                       progress, scenario)
@@ -320,22 +346,26 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
         else:
             reps = ()
             done, reason = draws, "draws"
-            state = _new_state(layouts, n_threads)
+            state = _new_state(layouts, n_threads, weighted=prog.weight_reg >= 0)
             for done in _stream(prog, layouts, shifts, 0, draws, state, n_threads, batch_tiles,
                                 progress, draws):
                 if stop is None:
                     continue
                 partial = _result(scenario, done, seed, n_threads, 0.0, 0.0,
-                                  _outputs(scenario, layouts, shifts, state), "converged")
+                                  _reduced(scenario, layouts, shifts, state, done),
+                                  "converged")
                 if stop(partial):  # the last batch too: the cap may be where it converged
                     reason = "converged"
                     break
             else:
                 reason = "draws" if stop is None else "max-draws"
     wall = time.perf_counter() - t0
-    return replace(_result(scenario, done, seed, n_threads, wall, kernel_seconds,
-                           _outputs(scenario, layouts, shifts, state), reason, design, reps),
-                   quantiles=quantiles, program=prog)
+    sim = replace(_result(scenario, done, seed, n_threads, wall, kernel_seconds,
+                          _reduced(scenario, layouts, shifts, state, done), reason, design,
+                          reps),
+                  quantiles=quantiles, program=prog)
+    _require_weight(sim, prog)
+    return sim
 
 
 def require_finite(sim: Simulation) -> None:
@@ -360,26 +390,45 @@ def _replicates(prog: Program, layouts: list[Layout], shifts: np.ndarray,
                 design: sampling.Plan, n_threads: int, batch_tiles: int | None,
                 progress: Progress | None, scenario: Scenario):
     """Run each replicate into fresh reductions, keep them, and pool them in replicate order."""
-    pooled = _new_state(layouts, n_threads)
+    weighted = prog.weight_reg >= 0
+    pooled = _new_state(layouts, n_threads, weighted)
     reps = []
     m = design.replicate_draws
     for r in range(design.replicates):
-        state = _new_state(layouts, n_threads)
+        state = _new_state(layouts, n_threads, weighted)
         for _ in _stream(prog, layouts, shifts, r * m, (r + 1) * m, state, n_threads,
                          batch_tiles, progress, design.draws):
             pass
-        reps.append(_outputs(scenario, layouts, shifts, state))
+        reps.append(_reduced(scenario, layouts, shifts, state, m)[0])
         _pool(pooled, state)
     return pooled, tuple(reps)
 
 
+_Reduced = tuple[dict[str, OutputStats], dict[str, OutputStats] | None, WeightSummary | None]
+
+
+def _reduced(scenario: Scenario, layouts: list[Layout], shifts: np.ndarray,
+             state: _Reductions, draws: int) -> _Reduced:
+    """The outputs' stats (the posterior, under evidence), the prior's (under evidence) and
+    the weights' summary (under evidence)."""
+    prior = _outputs(scenario, layouts, shifts, state)
+    w = state.weighted
+    if w is None:
+        return prior, None, None
+    summary = WeightSummary(draws=draws, positive=int(w.run[2]), nonfinite=int(w.run[3]),
+                            sum_w=float(w.run[0]), sum_w2=float(w.run[1]))
+    return _weighted_outputs(scenario, layouts, shifts, w, state, prior), prior, summary
+
+
 def _result(scenario: Scenario, draws: int, seed: int, n_threads: int, wall: float,
-            kernel_seconds: float, outputs: dict[str, OutputStats], stopped: str,
+            kernel_seconds: float, reduced: _Reduced, stopped: str,
             design: sampling.Plan | None = None, replicates: tuple = ()) -> Simulation:
     design = design or sampling.Plan("mc", 1, draws, draws)
+    outputs, prior, weights = reduced
     return Simulation(scenario=scenario, draws=draws, seed=int(seed), threads=n_threads,
                       wall_seconds=wall, outputs=outputs, kernel_seconds=kernel_seconds,
-                      stopped=stopped, design=design, replicates=replicates)
+                      stopped=stopped, design=design, replicates=replicates, prior=prior,
+                      weights=weights)
 
 
 def _outputs(scenario: Scenario, layouts: list[Layout], shifts: np.ndarray,
@@ -405,6 +454,32 @@ def _outputs(scenario: Scenario, layouts: list[Layout], shifts: np.ndarray,
     return outputs
 
 
+def _weighted_outputs(scenario: Scenario, layouts: list[Layout], shifts: np.ndarray,
+                      w: _WeightedReductions, state: _Reductions,
+                      prior: dict[str, OutputStats]) -> dict[str, OutputStats]:
+    """Each output's posterior ``OutputStats`` from the weighted reductions: weighted mean,
+    standard deviation (with the reliability-weights correction, which is n/(n-1) for equal
+    weights), histogram of weights, and Kish's effective sample size of its finite draws."""
+    merged = w.histogram_weights()
+    offsets = np.cumsum([0] + [lay.n_bins for lay in layouts])
+    outputs = {}
+    for o, out in enumerate(scenario.outputs):
+        n, sw, swd, swd2, sw2, lo, hi = (float(x) for x in w.totals[o])
+        count = int(n)
+        ess = sw * sw / sw2 if sw2 > 0 else 0.0
+        mean = float(shifts[o] + swd / sw) if sw > 0 else math.nan
+        denom = sw - sw2 / sw if sw > 0 else 0.0
+        var = (swd2 - swd * swd / sw) / denom if count > 1 and denom > 0 else math.nan
+        std = math.sqrt(max(var, 0.0)) if not math.isnan(var) else math.nan
+        outputs[out.name] = OutputStats(
+            name=out.name, count=count, nonfinite=prior[out.name].nonfinite, mean=mean,
+            std=std, ess=ess,
+            histogram=Histogram(layouts[o], merged[offsets[o]:offsets[o + 1]],
+                                lo if count else math.nan, hi if count else math.nan,
+                                effective=ess))
+    return outputs
+
+
 def _ready_kernels(prog: Program, n_threads: int) -> float:
     """Compile (first use) or load from the disk cache the kernels ``simulate`` calls, by
     calling them on zero draws; returns the seconds it took (near zero once loaded)."""
@@ -423,20 +498,57 @@ def _pilot_values(prog: Program, n: int, n_threads: int, begin: int = 0) -> np.n
                    begin, begin + n, 0, -(-n // K.TILE),
                    np.zeros((n_threads, 1), dtype=np.int32),
                    np.zeros((n_out, K.N_STATS)), np.zeros((n_threads, n_out), dtype=np.int64),
-                   store, n_threads)
+                   store, n_threads, *_weight_args(prog, None, n_threads))
     return store
 
 
-def _pilot(prog: Program, pilot: int, n_threads: int) -> tuple[list[Layout], np.ndarray]:
+def _weight_args(prog: Program, w: _WeightedReductions | None, n_threads: int) -> tuple:
+    """``reduce_tiles``'s evidence arguments: the weight register and the weighted
+    reductions, or -1 and empty arrays (lanes of no bins)."""
+    if w is None:
+        return (-1, np.zeros((n_threads, 0), dtype=np.int64), np.zeros((0, K.N_WSTATS)),
+                np.zeros(K.N_WRUN))
+    return prog.weight_reg, w.lanes, w.totals, w.run
+
+
+def _pilot(prog: Program, pilot: int, n_threads: int,
+           scenario: Scenario | None = None) -> tuple[list[Layout], np.ndarray]:
     """Histogram layouts and a shift near each output's centre (for numerically stable
-    sums of squares), from a pilot: the first draws of the run itself."""
-    values = _pilot_values(prog, pilot, n_threads)
+    sums of squares), from a pilot: the first draws of the run itself. Under evidence, the
+    pilot also checks that the evidence can fit the priors (``evidence.check_pilot``)."""
+    if len(prog.evidence_regs) and scenario is not None:
+        values, quantity, weight = _evidence_pilot(prog, pilot, n_threads)
+        check_pilot(scenario.evidence, quantity, weight,
+                    f"{scenario.path}: " if scenario.path else "")
+    else:
+        values = _pilot_values(prog, pilot, n_threads)
     shifts = np.zeros(len(values))
     for o, row in enumerate(values):
         finite = row[np.isfinite(row)]
         if finite.size:  # near the centre is enough, and 4,096 draws cost 1/16 of the time
             shifts[o] = np.median(finite[:_SHIFT_DRAWS])
     return [Layout.from_pilot(row) for row in values], shifts
+
+
+def _evidence_pilot(prog: Program, n: int, n_threads: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first ``n`` draws of the outputs, and of each piece of evidence its quantity (or
+    condition) and its own weight, as ``[row, draw]`` arrays."""
+    regs = np.concatenate([prog.out_regs, prog.evidence_regs.ravel()])
+    values = _pilot_values(replace(prog, out_regs=regs), n, n_threads)
+    pairs = values[len(prog.out_regs):]
+    return values[:len(prog.out_regs)], pairs[0::2], pairs[1::2]
+
+
+def _require_weight(sim: Simulation, prog: Program) -> None:
+    """Refuse a run in which every draw's weight is zero: the evidence contradicts the
+    priors. The message says which evidence, and by how much, from the run's first draws."""
+    if sim.weights is None or sim.weights.positive:
+        return
+    _, quantity, weight = _evidence_pilot(prog, min(sim.draws, PILOT_DRAWS), sim.threads)
+    where = f"{sim.scenario.path}: " if sim.scenario.path else ""
+    raise McsimError(f"{where}every draw has weight zero under the evidence ({sim.draws:,} "
+                     f"draws): {explain_zero(sim.scenario.evidence, quantity, weight)}")
 
 
 @dataclass
@@ -451,6 +563,7 @@ class _Reductions:
     totals: np.ndarray  # float64 [output, N_STATS]
     nonfinite: np.ndarray  # int64 [lane, output]
     pending: int = 0  # draws counted in ``lanes`` since they were last flushed
+    weighted: _WeightedReductions | None = None  # under evidence
 
     def flush(self) -> None:
         self.counts += self.lanes.sum(axis=0, dtype=np.int64)
@@ -461,18 +574,71 @@ class _Reductions:
         return self.counts + self.lanes.sum(axis=0, dtype=np.int64)
 
 
+@dataclass
+class _WeightedReductions:
+    """The weighted half of a run's reductions. Histogram counts are whole weight units
+    (2**-WEIGHT_BITS) in per-lane int64 ``lanes``, flushed into a 124-bit sum held as
+    ``high * 2**62 + low``: integer sums are exact, so the result does not depend on threads,
+    batching or flushing. ``totals`` holds ``N_WSTATS`` per output, ``run`` ``N_WRUN``."""
+
+    lanes: np.ndarray  # int64 [lane, bin]
+    high: np.ndarray  # int64 [bin]
+    low: np.ndarray  # int64 [bin], below 2**62
+    totals: np.ndarray  # float64 [output, N_WSTATS]
+    run: np.ndarray  # float64 [N_WRUN]
+    pending: int = 0  # draws a lane may have counted since the last flush
+
+    def flush(self) -> None:
+        for lane in self.lanes:  # each lane below 2**61: low + lane stays below 2**63
+            self.low += lane
+            self.high += self.low >> 62
+            self.low &= _LOW_MASK
+        self.lanes[:] = 0
+        self.pending = 0
+
+    def histogram_weights(self) -> np.ndarray:
+        """Each bin's sum of weights (after a flush: exact up to one rounding)."""
+        self.flush()
+        return (self.high.astype(float) * 2.0**(62 - K.WEIGHT_BITS)
+                + self.low.astype(float) * 2.0**-K.WEIGHT_BITS)
+
+    def pool(self, other: _WeightedReductions) -> None:
+        other.flush()
+        self.flush()
+        self.low += other.low
+        self.high += other.high + (self.low >> 62)
+        self.low &= _LOW_MASK
+        self.totals[:, :5] += other.totals[:, :5]
+        self.totals[:, 5] = np.minimum(self.totals[:, 5], other.totals[:, 5])
+        self.totals[:, 6] = np.maximum(self.totals[:, 6], other.totals[:, 6])
+        self.run += other.run
+
+
 _LANE_LIMIT = 2**31 - 1  # draws a lane's int32 counts can take without overflow
+_LOW_MASK = np.int64(2**62 - 1)
+_WEIGHT_LANE_LIMIT = 2**(61 - K.WEIGHT_BITS)  # draws a lane's weight units stay below 2**61 for
 
 
-def _new_state(layouts: list[Layout], n_threads: int) -> _Reductions:
-    """Empty running reductions for outputs with these histogram layouts."""
+def _new_state(layouts: list[Layout], n_threads: int, weighted: bool = False) -> _Reductions:
+    """Empty running reductions for outputs with these histogram layouts (with the weighted
+    ones too, under evidence)."""
     n_bins = int(sum(lay.n_bins for lay in layouts))
     totals = np.zeros((len(layouts), K.N_STATS))
     totals[:, 3] = np.inf
     totals[:, 4] = -np.inf
+    extra = None
+    if weighted:
+        w_totals = np.zeros((len(layouts), K.N_WSTATS))
+        w_totals[:, 5] = np.inf
+        w_totals[:, 6] = -np.inf
+        extra = _WeightedReductions(
+            lanes=np.zeros((n_threads, n_bins), dtype=np.int64),
+            high=np.zeros(n_bins, dtype=np.int64), low=np.zeros(n_bins, dtype=np.int64),
+            totals=w_totals, run=np.zeros(K.N_WRUN))
     return _Reductions(lanes=np.zeros((n_threads, n_bins), dtype=np.int32),
                        counts=np.zeros(n_bins, dtype=np.int64), totals=totals,
-                       nonfinite=np.zeros((n_threads, len(layouts)), dtype=np.int64))
+                       nonfinite=np.zeros((n_threads, len(layouts)), dtype=np.int64),
+                       weighted=extra)
 
 
 def _pool(into: _Reductions, state: _Reductions) -> None:
@@ -482,6 +648,8 @@ def _pool(into: _Reductions, state: _Reductions) -> None:
     into.totals[:, 3] = np.minimum(into.totals[:, 3], state.totals[:, 3])
     into.totals[:, 4] = np.maximum(into.totals[:, 4], state.totals[:, 4])
     into.nonfinite[0] += state.nonfinite.sum(axis=0)
+    if into.weighted is not None and state.weighted is not None:
+        into.weighted.pool(state.weighted)
 
 
 def _stream(prog: Program, layouts: list[Layout], shifts: np.ndarray, begin: int, end: int,
@@ -502,9 +670,15 @@ def _stream(prog: Program, layouts: list[Layout], shifts: np.ndarray, begin: int
         batch_draws = done - (begin + tile0 * K.TILE)
         if state.pending + batch_draws > _LANE_LIMIT:
             state.flush()
+        w = state.weighted
+        if w is not None:
+            lane_draws = -(-count // n_threads) * K.TILE
+            if w.pending + lane_draws > _WEIGHT_LANE_LIMIT:
+                w.flush()
+            w.pending += lane_draws
         K.reduce_tiles(*prog.kernel_args, prog.out_regs, shifts, layout_rows, offsets, sub_bits,
                        begin, end, tile0, count, state.lanes, state.totals, state.nonfinite,
-                       _NO_STORE, n_threads)
+                       _NO_STORE, n_threads, *_weight_args(prog, w, n_threads))
         state.pending += batch_draws
         if progress is not None:
             progress(done, total)

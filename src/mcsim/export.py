@@ -126,6 +126,7 @@ def manifest(sim: Simulation, ci: float) -> dict:
         "replicates": len(sim.replicates) or None,
         "errors": ("spread of independent replicates" if sim.replicates
                    else "iid Monte Carlo formulas"),
+        "evidence": _evidence_record(sim),
         "threads": sim.threads,
         "wall_seconds": round(sim.wall_seconds, 4),
         "kernel_seconds": round(sim.kernel_seconds, 4),
@@ -138,6 +139,18 @@ def manifest(sim: Simulation, ci: float) -> dict:
                     "cpus": os.cpu_count()},
         "command": sys.argv,
     }
+
+
+def _evidence_record(sim: Simulation) -> dict | None:
+    """What weighted the draws, and how many effective draws it left (None: no evidence)."""
+    w = sim.weights
+    if w is None:
+        return None
+    return {"pieces": [{"name": ev.name, "what": ev.describe(), "source": ev.source}
+                       for ev in sim.scenario.evidence],
+            "effective_sample_size": round(w.ess, 1), "share": w.share,
+            "positive_weights": w.positive, "nonfinite_weights": w.nonfinite,
+            "weight_unit": "2**-40 of the largest likelihood"}
 
 
 def write_results(sim: Simulation, out_dir: str | Path, ci: float,

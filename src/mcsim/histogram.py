@@ -97,16 +97,29 @@ class Layout:
 
 @dataclass(frozen=True)
 class Histogram:
-    """Counts of the finite draws of one output, with the exact min and max."""
+    """Counts of the finite draws of one output, with the exact min and max; or, under
+    evidence, each bin's sum of the draws' weights (floats), with the effective number of
+    draws they are worth (``effective``, Kish's)."""
 
     layout: Layout
     counts: np.ndarray
     minimum: float
     maximum: float
+    effective: float | None = None  # None: counts of unweighted draws
 
     @property
-    def total(self) -> int:
-        return int(self.counts.sum())
+    def total(self) -> float:
+        """The number of draws counted (an int), or under evidence their total weight."""
+        return self.counts.sum().item()
+
+    @property
+    def weighted(self) -> bool:
+        return self.effective is not None
+
+    @property
+    def n_eff(self) -> float:
+        """The number of iid draws the histogram is worth, for standard errors."""
+        return self.total if self.effective is None else self.effective
 
     @cached_property
     def _binned(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

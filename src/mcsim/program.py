@@ -16,6 +16,7 @@ import numpy as np
 from . import _codes as K
 from .distributions import KernelSpec
 from .errors import McsimError
+from .evidence import weight_tree
 from .formula import ARITY, CHAINS, Name, Node, Num, Op, fold_steps
 from .sampling import mc_design
 from .scenario import Scenario
@@ -52,6 +53,9 @@ class Program:
     named: dict[str, int]  # every quantity still held in a register at the end
     uniforms: dict[str, int]  # correlated inputs' copula uniforms, when asked to keep them
     design: np.ndarray = field(default_factory=mc_design)  # uint64: see ``sampling.py``
+    weight_reg: int = -1  # the register of each draw's evidence weight (-1: no evidence)
+    # per piece of evidence: the registers of its quantity (or condition) and its own weight
+    evidence_regs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
 
     @property
     def kernel_args(self) -> tuple:
@@ -190,8 +194,21 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
         if name in needed:
             named[name] = emit(formula.tree)
     outs = [emit(o.formula.tree) for o in scenario.outputs]
+    evidence = [(emit(ev.formula.tree), emit(weight_tree(ev))) for ev in scenario.evidence]
+    weight = -1
+    by_name = sorted(range(len(evidence)), key=lambda k: scenario.evidence[k].name)
+    for k in by_name:  # the product of the likelihoods, by name: the same in any file order
+        w = evidence[k][1]
+        if weight < 0:
+            weight = w
+        else:
+            product = new()
+            instrs.append([K.OP_MUL, product, weight, w, 0])
+            weight = product
 
-    live = set(outs) | {named[k] for k in keep}
+    live = set(outs) | {named[k] for k in keep} | {r for pair in evidence for r in pair}
+    if weight >= 0:
+        live.add(weight)
     if keep_uniforms:
         live |= set(uniforms.values())
     _check_codes(instrs)
@@ -208,6 +225,9 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
         out_regs=np.asarray([mapping[v] for v in outs], dtype=np.int64),
         named={k: mapping[v] for k, v in named.items() if k in keep or v in outs},
         uniforms={k: mapping[v] for k, v in uniforms.items()} if keep_uniforms else {},
+        weight_reg=mapping[weight] if weight >= 0 else -1,
+        evidence_regs=np.asarray([[mapping[q], mapping[w]] for q, w in evidence],
+                                 dtype=np.int64).reshape(-1, 2),
     )
 
 
@@ -263,10 +283,13 @@ def _allocate(instrs: list[list[int]], pinned_consts: set[int],
 
 
 def prune(prog: Program, out_regs: np.ndarray) -> Program:
-    """``prog`` computing only what ``out_regs`` need: a backward liveness scan over the
-    straight-line code drops every instruction whose value nothing kept reads. Streams,
-    parameters and registers are untouched, so each kept value is bit for bit the same."""
+    """``prog`` computing only what ``out_regs`` (and the evidence weight) need: a backward
+    liveness scan over the straight-line code drops every instruction whose value nothing
+    kept reads. Streams, parameters and registers are untouched, so each kept value is bit
+    for bit the same."""
     needed = {int(r) for r in out_regs}
+    if prog.weight_reg >= 0:
+        needed.add(prog.weight_reg)
     keep = np.zeros(len(prog.code), dtype=bool)
     for i in range(len(prog.code) - 1, -1, -1):
         op, dst, a, b, c = (int(v) for v in prog.code[i])
@@ -274,7 +297,8 @@ def prune(prog: Program, out_regs: np.ndarray) -> Program:
             keep[i] = True
             needed.discard(dst)
             needed |= _operands(op, a, b, c)
-    return replace(prog, code=np.ascontiguousarray(prog.code[keep]), out_regs=out_regs)
+    return replace(prog, code=np.ascontiguousarray(prog.code[keep]), out_regs=out_regs,
+                   evidence_regs=np.zeros((0, 2), np.int64))
 
 
 def _register_slots(op: int) -> tuple[int, ...]:

@@ -142,7 +142,7 @@ def estimate(sim, wanted: Mapping[str, np.ndarray]) -> dict[str, Quantiles]:
         hist = sim.outputs[name].histogram
         probs = np.atleast_1d(np.asarray(probs, dtype=float))
         n = hist.total
-        if n < 2:
+        if n < 2 or hist.weighted:
             plans[name] = None
             continue
         lo, hi = se_probabilities(n, probs)
@@ -166,9 +166,12 @@ def estimate(sim, wanted: Mapping[str, np.ndarray]) -> dict[str, Quantiles]:
     for name, plan in plans.items():
         if plan is None:
             probs = np.atleast_1d(np.asarray(wanted[name], dtype=float))
-            value, _ = sim.outputs[name].histogram.quantile(probs)
-            nan = np.full(probs.shape, np.nan)
-            result[name] = Quantiles(probs, value, nan, np.zeros(probs.shape, dtype=bool))
+            hist = sim.outputs[name].histogram
+            value, _ = hist.quantile(probs)
+            se = np.full(probs.shape, np.nan)
+            if hist.weighted and hist.n_eff >= 2:
+                se = _weighted_se(hist, probs)
+            result[name] = Quantiles(probs, value, se, np.zeros(probs.shape, dtype=bool))
             continue
         probs, value, se_mc, bound, refine, lo, hi = plan
         n = sim.outputs[name].histogram.total
@@ -186,6 +189,15 @@ def estimate(sim, wanted: Mapping[str, np.ndarray]) -> dict[str, Quantiles]:
             se[refine] = (exact(hi[refine]) - exact(lo[refine])) / 2
         result[name] = Quantiles(probs, value, se, refine.copy())
     return result
+
+
+def _weighted_se(hist: Histogram, probs: np.ndarray) -> np.ndarray:
+    """Standard errors of a weighted histogram's quantiles: the iid ones at its effective
+    number of draws (Kish's), plus the interpolation bound in quadrature."""
+    lo, hi = se_probabilities(hist.n_eff, probs)
+    q, _ = hist.quantile(np.concatenate([lo, hi]))
+    bound, _ = interpolation_error(hist, probs)
+    return np.hypot((q[probs.size:] - q[:probs.size]) / 2, np.where(np.isfinite(bound), bound, 0))
 
 
 def exact_order_statistics(sim, ranks: Mapping[str, list[int]]) -> dict[tuple[str, int], float]:

@@ -25,6 +25,11 @@ QUANTILE_COLUMNS = ["output", "label", "unit", "p", "value", "se", "exact"]
 CLAIM_COLUMNS = ["claim", "output", "scope", "unit", "value", "percentile", "percentile_se",
                  "p_exceed", "p_exceed_se", "p_exceed_low", "p_exceed_high", "median",
                  "value_over_median", "source"]
+# under evidence: each output's effective sample size, and the prior's statistics beside the
+# posterior's (same draws, unweighted); each claim's percentile and P(exceed) under the prior
+PRIOR_SUMMARY_COLUMNS = ["ess", "prior_mean", "prior_median", "prior_ci_low", "prior_ci_high"]
+PRIOR_CLAIM_COLUMNS = ["prior_percentile", "prior_p_exceed", "prior_p_exceed_low",
+                       "prior_p_exceed_high"]
 BOUND_LEVEL = 0.95  # the confidence of a claim's p_exceed_low / p_exceed_high
 
 
@@ -35,9 +40,10 @@ def quantile_se(hist, p: np.ndarray) -> np.ndarray:
     Beta(np + 1, n(1 - p) + 1); half the span between that Beta's quantiles at Phi(-1) and
     Phi(+1), read off the draws, is a standard error (as posterior::mcse_quantile does for
     iid draws; Vehtari et al. 2021, "Rank-normalization, folding, and localization",
-    *Bayesian Analysis* 16(2)).
+    *Bayesian Analysis* 16(2)). Weighted draws (under evidence) count as their effective
+    number (Kish's).
     """
-    n = hist.total
+    n = hist.n_eff
     p = np.atleast_1d(np.asarray(p, dtype=float))
     if n < 2:
         return np.full(p.shape, np.nan)
@@ -142,7 +148,7 @@ def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
             mean_se = float(replicate_se([r.mean for r in reps]))
             se = _replicate_quantile_se(sim, out.name, probs)
         else:
-            mean_se = st.std / math.sqrt(st.count) if st.count > 1 else math.nan
+            mean_se = st.std / math.sqrt(st.n_eff) if st.count > 1 else math.nan
         rows.append({
             "output": out.name, "label": out.label, "unit": out.unit,
             "mean": st.mean, "mean_se": mean_se,
@@ -151,7 +157,14 @@ def summarize(sim: Simulation, ci: float = 0.90) -> pd.DataFrame:
             "min": st.minimum, "max": st.maximum, "count": st.count, "nonfinite": st.nonfinite,
             "coarse": bool(st.count and not np.all(fine | quantiles[out.name].exact[:3])),
         })
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    if sim.weights is None:
+        return table
+    prior = summarize(sim.prior_run, ci)
+    table["ess"] = [sim.outputs[o.name].n_eff for o in sim.scenario.outputs]
+    for column in PRIOR_SUMMARY_COLUMNS[1:]:
+        table[column] = prior[column.removeprefix("prior_")].to_numpy()
+    return table
 
 
 @dataclass(frozen=True)
@@ -169,7 +182,7 @@ class Exceedance:
         return 1 - self.cdf
 
 
-def binomial_interval(k: float, n: int, level: float = BOUND_LEVEL) -> tuple[float, float]:
+def binomial_interval(k: float, n: float, level: float = BOUND_LEVEL) -> tuple[float, float]:
     """A confidence interval for a probability of which ``k`` of ``n`` iid draws are hits.
 
     Clopper-Pearson's exact interval (Beta quantiles; ``k`` may be fractional, as a count
@@ -198,8 +211,8 @@ def exceedance(sim: Simulation, output: str, value: float) -> Exceedance:
     interval is at least the iid one over all the draws.
     """
     st = sim.outputs[output]
-    n = st.count
-    if n == 0:
+    n = st.n_eff  # the effective number of draws, under evidence
+    if st.count == 0:
         return Exceedance(math.nan, math.nan, math.nan, math.nan)
     cdf = st.histogram.cdf(value)
     p = 1 - cdf
@@ -238,7 +251,12 @@ def audit_claims(sim: Simulation) -> pd.DataFrame:
             "value_over_median": claim.value / median if median else math.nan,
             "source": claim.source,
         })
-    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+    table = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+    if sim.weights is not None and len(table):
+        prior = audit_claims(sim.prior_run)
+        for column in PRIOR_CLAIM_COLUMNS:
+            table[column] = prior[column.removeprefix("prior_")].to_numpy()
+    return table
 
 
 @dataclass(frozen=True)
@@ -294,7 +312,7 @@ def precision(sim: Simulation, targets: list[Target], ci: float = 0.90) -> pd.Da
             sim.scenario.output(name)
             st = sim.outputs[name]
             if t.stat == "mean":
-                pairs = [("mean", st.mean, st.std / math.sqrt(max(st.count, 1)))]
+                pairs = [("mean", st.mean, st.std / math.sqrt(max(st.n_eff, 1)))]
             else:
                 if t.stat == "median":
                     probs = [0.5]

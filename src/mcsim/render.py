@@ -120,7 +120,16 @@ def run_header(sim: Simulation, width: int | None = None) -> str:
     how = (f"{scenario_label(s)}: seed {sim.seed}, {sim.draws:,} draws{design}, "
            f"{sim.threads} thread{'s' if sim.threads != 1 else ''}, "
            f"{sim.wall_seconds:.2f} s ({format_rate(sim.draws_per_second)} draws/s{kernels})")
-    return f"{_wrap(s.title, width)}\n{_wrap(how, width)}"
+    lines = [_wrap(s.title, width), _wrap(how, width)]
+    if sim.weights is not None:
+        w = sim.weights
+        names = ", ".join(ev.name for ev in s.evidence)
+        lines.append(_wrap(
+            f"evidence ({names}): the draws are weighted by their likelihood, so the intervals "
+            f"are posteriors; effective sample size {w.ess:,.0f} of {w.draws:,} draws "
+            f"({100 * w.share:.2g}%); the prior's beside them; --no-evidence for the priors "
+            "alone", width))
+    return "\n".join(lines)
 
 
 def summary_text(summary: pd.DataFrame, width: int | None = None) -> str:
@@ -129,8 +138,15 @@ def summary_text(summary: pd.DataFrame, width: int | None = None) -> str:
     rows = [[r.label, format_value(r.mean, r.unit), format_value(r.median, r.unit),
              f"{format_value(r.ci_low, r.unit)} to {format_value(r.ci_high, r.unit)}"]
             for r in summary.itertuples()]
-    text = _table(["output", "mean", "median", f"{100 * level:g}% interval"], rows, {1, 2},
-                  width)
+    header = ["output", "mean", "median", f"{100 * level:g}% interval"]
+    if "prior_median" in summary:  # under evidence: the posterior, then the prior
+        header = ["output", "mean", "median", f"{100 * level:g}% interval (posterior)",
+                  "prior median", "prior interval"]
+        rows = [[*row, format_value(r.prior_median, r.unit),
+                 f"{format_value(r.prior_ci_low, r.unit)} to "
+                 f"{format_value(r.prior_ci_high, r.unit)}"]
+                for row, r in zip(rows, summary.itertuples(), strict=True)]
+    text = _table(header, rows, {1, 2, 4}, width)
     return "\n".join([text, *(_wrap(f"note: {n}", width) for n in summary_notes(summary))])
 
 
@@ -154,6 +170,11 @@ def claims_text(claims: pd.DataFrame, width: int | None = None) -> str:
              format_share(r.p_exceed, r.p_exceed_low, r.p_exceed_high)]
             for r in claims.itertuples()]
     header = ["claim", "output", "claimed", "percentile", "P(true > claimed)"]
+    if "prior_percentile" in claims:  # under evidence: the posterior's, then the prior's
+        header[3:] = ["percentile (posterior)", "P(true > claimed)", "prior percentile"]
+        rows = [[*row, format_percentile(r.prior_p_exceed, r.prior_p_exceed_low,
+                                         r.prior_p_exceed_high)]
+                for row, r in zip(rows, claims.itertuples(), strict=True)]
     if claims["scope"].astype(bool).any():  # which reading of the figure each line audits
         header.append("scope")
         rows = [[*row, scope] for row, scope in zip(rows, claims["scope"], strict=True)]
@@ -185,6 +206,9 @@ def check_text(scenario: Scenario, width: int | None = None) -> str:
         lines += ["", "claims:"]
         lines += [f"  {c.name}: {c.output} = {c.value:g}" + (f" [{c.scope}]" if c.scope else "")
                   + f"  ({c.source})" for c in s.claims]
+    if s.evidence:
+        lines += ["", "evidence (weights the draws; --no-evidence ignores it):"]
+        lines += [f"  {ev.name}: {ev.describe()}  ({ev.source})" for ev in s.evidence]
     if s.correlations:
         lines += ["", "rank correlations (Gaussian copula):"]
         lines += [f"  {c.a} ~ {c.b}: {c.spearman:+.3f}" + (f"  ({c.source})" if c.source else "")

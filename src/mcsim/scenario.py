@@ -22,6 +22,7 @@ from .bibliography import Source
 from .correlation import Correlation, Group, Repair, groups
 from .distributions import Distribution
 from .errors import McsimError, SpecError, did_you_mean
+from .evidence import Evidence, names_used, parse_evidence, references
 from .formula import CONSTANTS, FUNCTIONS, RESERVED, Formula, Name, order_by_dependency, parse
 from .textfile import read_bounded
 
@@ -30,7 +31,7 @@ DEFAULT_SCENARIO = "deepseek"
 MAX_FILE_BYTES = 10 * 10**6  # a scenario file, and each file it extends
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOP_KEYS = {"schema", "extends", "title", "description", "inputs", "derived", "outputs",
-             "claims", "correlations"}
+             "claims", "correlations", "evidence"}
 _CORRELATION_KEYS = {"inputs", "spearman", "matrix", "source", "note"}
 _MERGED_TABLES = ("inputs", "derived", "outputs", "claims")
 _INPUT_META = {"unit", "source", "note"}
@@ -85,6 +86,7 @@ class Scenario:
     groups: tuple[Group, ...] = ()  # correlated inputs, with their copula factors
     repairs: tuple[Repair, ...] = ()  # correlations changed by --repair-correlations
     bibliography: tuple[Source, ...] = ()  # the entries its sources cite, in order of citation
+    evidence: tuple[Evidence, ...] = ()  # observations that weight the draws (``evidence.py``)
 
     def __repr__(self) -> str:
         return (f"<Scenario {self.name!r}: {len(self.inputs)} inputs, {len(self.derived)} "
@@ -105,18 +107,25 @@ class Scenario:
                          f"outputs: {', '.join(known)}")
 
     def only(self, output: str) -> Scenario:
-        """This scenario reduced to one output (and no claims): the program computes less."""
+        """This scenario reduced to one output (and no claims): the program computes less
+        (the evidence stays: it weights that output's draws too)."""
         return replace(self, outputs=(self.output(output),), claims=())
+
+    def without_evidence(self) -> Scenario:
+        """The priors alone: this scenario with its evidence tables ignored."""
+        return replace(self, evidence=())
 
     @property
     def input_names(self) -> tuple[str, ...]:
         return tuple(i.name for i in self.inputs)
 
     def dependencies(self, names: tuple[str, ...] = ()) -> set[str]:
-        """Every input and derived quantity that the outputs (and ``names``) depend on."""
+        """Every input and derived quantity that the outputs, the evidence (and ``names``)
+        depend on."""
         formulas = dict(self.derived)
         needed: set[str] = set()
-        stack = [*names, *(n for o in self.outputs for n in o.formula.names)]
+        stack = [*names, *(n for o in self.outputs for n in o.formula.names),
+                 *names_used(self.evidence)]
         while stack:
             name = stack.pop()
             if name not in needed:
@@ -177,8 +186,10 @@ def resolve_path(path: str | Path | None) -> Path:
     raise McsimError(f"{path}: no such scenario file (built-in scenarios: {names})")
 
 
-def load_scenario(path: str | Path | None = None, repair: bool = False) -> Scenario:
-    """Read and validate a scenario file; ``None`` loads the built-in default.
+def load_scenario(path: str | Path | None = None, repair: bool = False,
+                  evidence: bool = True) -> Scenario:
+    """Read and validate a scenario file; ``None`` loads the built-in default. With
+    ``evidence`` false, its ``[[evidence]]`` is read and checked, then left out.
 
     A file with ``extends = "base.toml"`` (a path relative to it, or a built-in name) starts
     from that scenario: each input, derived quantity, output and claim it names replaces the
@@ -191,8 +202,9 @@ def load_scenario(path: str | Path | None = None, repair: bool = False) -> Scena
         cited = _cited(scenario, bibliography.bibliography_for(p, _shipped_bibliography_path()))
     except SpecError as err:
         raise SpecError(f"{p}: {err.key}", err.message) from None
-    return replace(scenario, path=str(p), sha256=hashlib.sha256(raw).hexdigest(),
-                   bibliography=cited)
+    scenario = replace(scenario, path=str(p), sha256=hashlib.sha256(raw).hexdigest(),
+                       bibliography=cited)
+    return scenario if evidence else scenario.without_evidence()
 
 
 def _cited(scenario: Scenario, entries: dict[str, Source]) -> tuple[Source, ...]:
@@ -202,7 +214,8 @@ def _cited(scenario: Scenario, entries: dict[str, Source]) -> tuple[Source, ...]
              *((f"claims.{c.name}.{field}", text) for c in scenario.claims
                for field, text in (("source", c.source), ("note", c.note))),
              *((f"correlations ({c.a} ~ {c.b}).source", c.source)
-               for c in scenario.correlations)]
+               for c in scenario.correlations),
+             *references(scenario.evidence)]
     texts.append(("description", scenario.description))
     found: dict[str, Source] = {}
     for where, text in texts:
@@ -251,7 +264,27 @@ def _read_with_bases(p: Path, chain: list[Path]) -> tuple[dict[str, Any], bytes]
         if not isinstance(own, dict):
             raise SpecError(f"{p}: {table}", "must be a table")
         merged[table] = {**base.get(table, {}), **own}
+    if "evidence" in data and "evidence" in base:
+        merged["evidence"] = _merge_evidence(base["evidence"], data["evidence"], p)
     return merged, base_raw + raw
+
+
+def _merge_evidence(base: list, own: Any, p: Path) -> list:
+    """A view's ``[[evidence]]``: a table naming the base's replaces it, others are added;
+    ``drop = true`` with a name removes the base's."""
+    if not isinstance(own, list):
+        raise SpecError(f"{p}: evidence", "must be an array of tables: write each as "
+                                          "[[evidence]]")
+    merged = {e.get("name"): e for e in base}
+    for e in own:
+        if isinstance(e, dict) and e.get("drop") is True and set(e) <= {"name", "drop"}:
+            if e.get("name") not in merged:
+                raise SpecError(f"{p}: evidence.{e.get('name')}.drop", "no such evidence in "
+                                f"the base{did_you_mean(str(e.get('name')), map(str, merged))}")
+            del merged[e.get("name")]
+        else:
+            merged[e.get("name") if isinstance(e, dict) else id(e)] = e
+    return list(merged.values())
 
 
 def _correlations(raw: Any, inputs: tuple[Input, ...]) -> tuple[Correlation, ...]:
@@ -386,10 +419,11 @@ def scenario_from_dict(data: dict[str, Any], name: str = "scenario",
 
     correlations = _correlations(data.get("correlations", []), inputs)
     grouped, repairs = groups(correlations, tuple(i.name for i in inputs), repair)
+    evidence = parse_evidence(data.get("evidence"), input_names | set(derived))
     return Scenario(name=name, title=title, description=description, inputs=inputs,
                     correlations=correlations, groups=grouped, repairs=repairs,
                     derived=tuple((n, derived[n]) for n in order), outputs=tuple(outputs),
-                    claims=tuple(claims))
+                    claims=tuple(claims), evidence=evidence)
 
 
 def _outputs(table: dict[str, Any], input_names: set[str],
