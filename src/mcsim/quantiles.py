@@ -82,7 +82,7 @@ def order_ranks(n: int, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return np.clip(k, 1, n).astype(np.int64), np.clip(k + 1, 1, n).astype(np.int64), g
 
 
-def se_probabilities(n: int, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def se_probabilities(n: float, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rank fractions one standard error either side of the p-quantile of n iid draws:
     the Beta(np + 1, n(1 - p) + 1) quantiles at Phi(-1) and Phi(+1) (as
     ``reduce.quantile_se``)."""
