@@ -122,6 +122,9 @@ N_WSTATS = 7
 # of the weights themselves: sum w, sum w**2, draws with w > 0, draws with a non-finite weight
 N_WRUN = 4
 WEIGHT_BITS = 40  # weights are counted in whole units of 2**-40 (``evidence.py``)
+# the weighted histograms are 2**COARSEN times coarser than the counts' (4 fine bins to one):
+# a quarter of the memory, so that both stay in cache (the weighted run is ~2x faster)
+COARSEN = 2
 _WEIGHT_SCALE = float(2**WEIGHT_BITS)
 
 _SQRT_HALF = 0.7071067811865476
@@ -932,57 +935,6 @@ def _histogram_add(regs, row, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits, h,
             h[off + b] += 1
 
 
-@jit
-def _quantise_weights(regs, w_reg, m, wq, wv):
-    """The weights of a block in whole units of 2**-WEIGHT_BITS (``wq``; NaN, infinities and
-    negatives count 0, values above 1 count 1) and as doubles (``wv``). Returns sum w,
-    sum w**2, the draws with w > 0 and those with a non-finite weight."""
-    s1 = 0.0
-    s2 = 0.0
-    pos = 0.0
-    bad = 0.0
-    for j in range(m):
-        w = regs[w_reg, j]
-        q = 0
-        if not math.isfinite(w):
-            bad += 1.0
-        elif w > 0.0:
-            q = np.int64(min(w, 1.0) * _WEIGHT_SCALE + 0.5)
-        wq[j] = q
-        v = q / _WEIGHT_SCALE
-        wv[j] = v
-        s1 += v
-        s2 += v * v
-        pos += 1.0 if q > 0 else 0.0
-    return s1, s2, pos, bad
-
-
-@jit
-def _weighted_moments(regs, row, m, shift, wv):
-    """Weighted moments of the finite values of ``regs[row, :m]`` with weight > 0, in the
-    ``N_WSTATS`` layout."""
-    n = 0.0
-    sw = 0.0
-    swd = 0.0
-    swd2 = 0.0
-    sw2 = 0.0
-    lo = np.inf
-    hi = -np.inf
-    for j in range(m):
-        x = regs[row, j]
-        w = wv[j]
-        if w > 0.0 and abs(x) <= _DBL_MAX:
-            d = x - shift
-            n += 1.0
-            sw += w
-            swd += w * d
-            swd2 += w * d * d
-            sw2 += w * w
-            lo = min(lo, x)
-            hi = max(hi, x)
-    return n, sw, swd, swd2, sw2, lo, hi
-
-
 _SIGN_OFF = np.int64(0x7FFFFFFFFFFFFFFF)
 _DBL_MAX = 1.7976931348623157e308
 
@@ -1029,10 +981,83 @@ def _moments_finite_only(regs, row, m, shift):
     return np.int64(c), a, q, _from_order_key(lo), _from_order_key(hi)
 
 
+
+@jit(inline="always")
+def coarse_bin(b, neg_fine, pos_fine):
+    """The bin of the layout coarsened by ``COARSEN`` bits that holds fine bin ``b`` (of a
+    layout with ``neg_fine`` and ``pos_fine`` regular bins; see ``histogram.Layout``)."""
+    if b == 0:
+        return 0
+    if b <= neg_fine:
+        return 1 + ((b - 1) >> COARSEN)
+    neg_coarse = neg_fine >> COARSEN
+    if b <= neg_fine + 3:
+        return neg_coarse + b - neg_fine
+    if b < neg_fine + 4 + pos_fine:
+        return neg_coarse + 4 + ((b - neg_fine - 4) >> COARSEN)
+    return neg_coarse + 4 + (pos_fine >> COARSEN)
+
+
+@jit
+def _quantise_weights(regs, w_reg, m, wq, wv):
+    """The weights of a block in whole units of 2**-WEIGHT_BITS (``wq``; NaN, infinities and
+    negatives count 0, values above 1 count 1) and as doubles (``wv``). Returns sum w,
+    sum w**2, the draws with w > 0 and those with a non-finite weight."""
+    s1 = 0.0
+    s2 = 0.0
+    pos = 0.0
+    bad = 0.0
+    for j in range(m):
+        w = regs[w_reg, j]
+        q = 0
+        if not math.isfinite(w):
+            bad += 1.0
+        elif w > 0.0:
+            q = np.int64(min(w, 1.0) * _WEIGHT_SCALE + 0.5)
+        wq[j] = q
+        v = q / _WEIGHT_SCALE
+        wv[j] = v
+        s1 += v
+        s2 += v * v
+        pos += 1.0 if q > 0 else 0.0
+    return s1, s2, pos, bad
+
+
+@jit(fastmath={"reassoc", "contract"})
+def _weighted_moments(regs, row, m, shift, wv):
+    """Weighted moments of the finite values of ``regs[row, :m]`` with weight > 0, in the
+    ``N_WSTATS`` layout: one loop LLVM vectorises, as ``_moments_finite_only``."""
+    n = 0.0
+    sw = 0.0
+    swd = 0.0
+    swd2 = 0.0
+    sw2 = 0.0
+    lo = _SIGN_OFF
+    hi = -_SIGN_OFF - 1
+    for j in range(m):
+        x = regs[row, j]
+        w = wv[j]
+        g = (abs(x) <= _DBL_MAX) & (w > 0.0)  # false for inf, nan and a zero weight
+        d = x - shift if g else 0.0
+        v = w if g else 0.0
+        n += 1.0 if g else 0.0
+        sw += v
+        vd = v * d
+        swd += vd
+        swd2 += vd * d
+        sw2 += v * v
+        k = _order_key(x)
+        lo = min(lo, k if g else _SIGN_OFF)
+        hi = max(hi, k if g else -_SIGN_OFF - 1)
+    if n == 0.0:
+        return 0.0, 0.0, 0.0, 0.0, 0.0, np.inf, -np.inf
+    return n, sw, swd, swd2, sw2, _from_order_key(lo), _from_order_key(hi)
+
 @jit_parallel
 def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_vals, out_regs,
                  shifts, hist_layout, hist_offsets, sub_bits, begin, end, tile0, n_tiles,
-                 hist, totals, nonfinite, store, n_lanes, w_reg, w_hist, w_totals, w_run):
+                 hist, totals, nonfinite, store, n_lanes, w_reg, w_hist, w_offsets, w_totals,
+                 w_run):
     """Evaluate tiles ``tile0 .. tile0+n_tiles-1`` of the draws ``begin .. end-1`` and fold
     them into the running reductions; or, when ``store`` has columns, only copy the outputs
     of draw ``begin + i`` into ``store[:, i]`` (the pilot: one kernel serves both, so a run
@@ -1045,8 +1070,9 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
     the floating-point result is the same for any number of lanes and any batching of tiles.
 
     With evidence (``w_reg`` >= 0, the register of each draw's weight): weighted histogram
-    counts in whole weight units in ``w_hist[lane]`` (int64, order-free; the caller flushes
-    them before they could overflow), and per tile, added in tile order, the ``N_WSTATS``
+    counts in whole weight units in ``w_hist[lane, w_offsets[o]:]``, in the output's layout
+    coarsened by ``COARSEN`` bits (int64, order-free; the caller flushes them before they
+    could overflow), and per tile, added in tile order, the ``N_WSTATS``
     weighted moments in ``w_totals[o]`` and the ``N_WRUN`` sums of the weights in ``w_run``.
     """
     n_out = out_regs.shape[0]
@@ -1113,10 +1139,13 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
                     tile_stats[t, o, 3] = min(tile_stats[t, o, 3], lo)
                     tile_stats[t, o, 4] = max(tile_stats[t, o, 4], hi)
                     if weighted:
+                        w_off = w_offsets[o]
+                        neg_fine = n_neg << sub_bits
+                        pos_fine = n_pos << sub_bits
                         for j in range(m):
                             b = idx[j]
                             if b >= 0:
-                                wh[off + b] += wq[j]
+                                wh[w_off + coarse_bin(b, neg_fine, pos_fine)] += wq[j]
                         n, sw, swd, swd2, sw2, wlo, whi = _weighted_moments(regs, ro, m,
                                                                             shift, wv)
                         tile_w[t, o, 0] += n

@@ -461,7 +461,8 @@ def _weighted_outputs(scenario: Scenario, layouts: list[Layout], shifts: np.ndar
     standard deviation (with the reliability-weights correction, which is n/(n-1) for equal
     weights), histogram of weights, and Kish's effective sample size of its finite draws."""
     merged = w.histogram_weights()
-    offsets = np.cumsum([0] + [lay.n_bins for lay in layouts])
+    coarse = [weighted_layout(lay) for lay in layouts]
+    offsets = _offsets(coarse)
     outputs = {}
     for o, out in enumerate(scenario.outputs):
         n, sw, swd, swd2, sw2, lo, hi = (float(x) for x in w.totals[o])
@@ -474,7 +475,7 @@ def _weighted_outputs(scenario: Scenario, layouts: list[Layout], shifts: np.ndar
         outputs[out.name] = OutputStats(
             name=out.name, count=count, nonfinite=prior[out.name].nonfinite, mean=mean,
             std=std, ess=ess,
-            histogram=Histogram(layouts[o], merged[offsets[o]:offsets[o + 1]],
+            histogram=Histogram(coarse[o], merged[offsets[o]:offsets[o + 1]],
                                 lo if count else math.nan, hi if count else math.nan,
                                 effective=ess))
     return outputs
@@ -498,17 +499,19 @@ def _pilot_values(prog: Program, n: int, n_threads: int, begin: int = 0) -> np.n
                    begin, begin + n, 0, -(-n // K.TILE),
                    np.zeros((n_threads, 1), dtype=np.int32),
                    np.zeros((n_out, K.N_STATS)), np.zeros((n_threads, n_out), dtype=np.int64),
-                   store, n_threads, *_weight_args(prog, None, n_threads))
+                   store, n_threads, *_weight_args(prog, None, n_threads, []))
     return store
 
 
-def _weight_args(prog: Program, w: _WeightedReductions | None, n_threads: int) -> tuple:
+def _weight_args(prog: Program, w: _WeightedReductions | None, n_threads: int,
+                 layouts: list[Layout]) -> tuple:
     """``reduce_tiles``'s evidence arguments: the weight register and the weighted
     reductions, or -1 and empty arrays (lanes of no bins)."""
     if w is None:
-        return (-1, np.zeros((n_threads, 0), dtype=np.int64), np.zeros((0, K.N_WSTATS)),
-                np.zeros(K.N_WRUN))
-    return prog.weight_reg, w.lanes, w.totals, w.run
+        return (-1, np.zeros((n_threads, 0), dtype=np.int64), np.zeros(0, dtype=np.int64),
+                np.zeros((0, K.N_WSTATS)), np.zeros(K.N_WRUN))
+    return (prog.weight_reg, w.lanes, _offsets([weighted_layout(lay) for lay in layouts]),
+            w.totals, w.run)
 
 
 def _pilot(prog: Program, pilot: int, n_threads: int,
@@ -577,7 +580,8 @@ class _Reductions:
 @dataclass
 class _WeightedReductions:
     """The weighted half of a run's reductions. Histogram counts are whole weight units
-    (2**-WEIGHT_BITS) in per-lane int64 ``lanes``, flushed into a 124-bit sum held as
+    (2**-WEIGHT_BITS), in each output's layout coarsened by ``COARSEN`` bits
+    (``weighted_layout``), in per-lane int64 ``lanes``, flushed into a 124-bit sum held as
     ``high * 2**62 + low``: integer sums are exact, so the result does not depend on threads,
     batching or flushing. ``totals`` holds ``N_WSTATS`` per output, ``run`` ``N_WRUN``."""
 
@@ -619,6 +623,16 @@ _LOW_MASK = np.int64(2**62 - 1)
 _WEIGHT_LANE_LIMIT = 2**(61 - K.WEIGHT_BITS)  # draws a lane's weight units stay below 2**61 for
 
 
+def weighted_layout(layout: Layout) -> Layout:
+    """The layout of an output's weighted histogram: its own, ``COARSEN`` bits coarser."""
+    return replace(layout, sub_bits=layout.sub_bits - K.COARSEN)
+
+
+def _offsets(layouts: list[Layout]) -> np.ndarray:
+    """Where each output's bins start in the histogram lanes (one past the end, last)."""
+    return np.cumsum([0] + [lay.n_bins for lay in layouts]).astype(np.int64)
+
+
 def _new_state(layouts: list[Layout], n_threads: int, weighted: bool = False) -> _Reductions:
     """Empty running reductions for outputs with these histogram layouts (with the weighted
     ones too, under evidence)."""
@@ -631,9 +645,10 @@ def _new_state(layouts: list[Layout], n_threads: int, weighted: bool = False) ->
         w_totals = np.zeros((len(layouts), K.N_WSTATS))
         w_totals[:, 5] = np.inf
         w_totals[:, 6] = -np.inf
+        w_bins = int(_offsets([weighted_layout(lay) for lay in layouts])[-1])
         extra = _WeightedReductions(
-            lanes=np.zeros((n_threads, n_bins), dtype=np.int64),
-            high=np.zeros(n_bins, dtype=np.int64), low=np.zeros(n_bins, dtype=np.int64),
+            lanes=np.zeros((n_threads, w_bins), dtype=np.int64),
+            high=np.zeros(w_bins, dtype=np.int64), low=np.zeros(w_bins, dtype=np.int64),
             totals=w_totals, run=np.zeros(K.N_WRUN))
     return _Reductions(lanes=np.zeros((n_threads, n_bins), dtype=np.int32),
                        counts=np.zeros(n_bins, dtype=np.int64), totals=totals,
@@ -678,7 +693,7 @@ def _stream(prog: Program, layouts: list[Layout], shifts: np.ndarray, begin: int
             w.pending += lane_draws
         K.reduce_tiles(*prog.kernel_args, prog.out_regs, shifts, layout_rows, offsets, sub_bits,
                        begin, end, tile0, count, state.lanes, state.totals, state.nonfinite,
-                       _NO_STORE, n_threads, *_weight_args(prog, w, n_threads))
+                       _NO_STORE, n_threads, *_weight_args(prog, w, n_threads, layouts))
         state.pending += batch_draws
         if progress is not None:
             progress(done, total)
