@@ -1,12 +1,13 @@
 """The speed suite behind ``mcsim bench``: draws per second, tracked like a product metric.
 
-Cases: the DeepSeek scenario, a synthetic 14-input scenario, and one input of each family
-alone, at each draw count and thread count asked for; the plain and tuned numpy versions of
-the two scenarios side by side; a 21-point sweep of DeepSeek (points per second, and the
-fixed cost per point); a cold start (empty kernel cache) and a warm
-``mcsim run --draws 10M`` as whole processes with their peak RSS. Timings are medians of
-``repeats`` runs, warm unless said otherwise. Results append to ``results.jsonl`` with the
-machine, the commit and the versions, so the history of samples per second stays in the repo.
+Cases: the DeepSeek scenario (its priors alone, and under its evidence: the cost of the
+likelihood weights), a synthetic 14-input scenario, and one input of each family alone, at
+each draw count and thread count asked for; the plain and tuned numpy versions of the two
+scenarios side by side; a 21-point sweep of DeepSeek (points per second, and the fixed cost
+per point); a cold start (empty kernel cache) and a warm ``mcsim run --draws 10M`` as whole
+processes with their peak RSS. Timings are medians of ``repeats`` runs, warm unless said
+otherwise. Results append to ``results.jsonl`` with the machine, the commit and the versions,
+so the history of samples per second stays in the repo.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -176,14 +178,17 @@ def run_suite(sizes: tuple[int, ...] = (1_000_000, 10_000_000), repeats: int = 3
               sweeps: bool = True) -> pd.DataFrame:
     """Every benchmark case as a row: seconds, draws per second, ns per input-sample per core."""
     threads = sorted({1, numba.config.NUMBA_NUM_THREADS})
-    cases = [load_scenario(), synthetic()]
+    deepseek = load_scenario()
+    cases = [deepseek.without_evidence(), synthetic()]
+    if deepseek.evidence:
+        cases.insert(1, replace(deepseek, name="deepseek+evidence"))
     simulate(cases[0], 10_000, seed=1)  # load the kernels from the cache: timings are warm
     rows = []
     for sc in cases:
         for n in sizes:
             for th in threads:
                 rows.append(time_scenario(sc, n, th, repeats))
-        if numpy_draws:
+        if numpy_draws and sc.evidence == ():
             rows.append(time_numpy(sc, numpy_draws, tuned=False, threads=1))
             rows.append(time_numpy(sc, numpy_draws, tuned=True, threads=max(threads)))
     if sweeps:
