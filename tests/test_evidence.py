@@ -316,3 +316,26 @@ def _write(tmp_path, evidence: dict, name: str = "ev.toml", claims: dict | None 
 
 def _toml(v) -> str:
     return f'"{v}"' if isinstance(v, str) else repr(v)
+
+
+def test_the_weighted_histogram_is_the_counts_histogram_coarsened():
+    """An always-true condition weighs every draw 1: each coarse bin holds exactly the
+    draws of its fine bins (negative, zero and positive values; see ``Layout``)."""
+    inputs = {"x": PRIOR_NORMAL,
+              "k": {"dist": "discrete", "values": [0.0, 1.0], "weights": [0.3, 0.7],
+                    "unit": "u", "source": "t"}}
+    sc = _scenario(inputs, [{"name": "all", "condition": "x < 1e9", "source": "t"}],
+                   outputs={"y": {"formula": "x * k"}})
+    sim = engine.simulate(sc, 200_000, seed=8)
+    fine = sim.prior["y"].histogram
+    coarse = sim.outputs["y"].histogram
+    assert coarse.layout == engine.weighted_layout(fine.layout)
+    lay = fine.layout
+    s, c = 1 << lay.sub_bits, 1 << (lay.sub_bits - 2)
+    nb, pb = lay.neg.n * s, lay.pos.n * s
+    f = fine.counts
+    expected = np.concatenate([f[:1], f[1:nb + 1].reshape(-1, 4).sum(axis=1), f[nb + 1:nb + 4],
+                               f[nb + 4:nb + 4 + pb].reshape(-1, 4).sum(axis=1), f[-1:]])
+    assert len(expected) == (lay.neg.n + lay.pos.n) * c + 5
+    assert np.array_equal(coarse.counts, expected.astype(float))
+    assert f[nb + 2] > 0  # the atom at zero was counted

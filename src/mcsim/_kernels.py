@@ -930,9 +930,43 @@ def _histogram_add(regs, row, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits, h,
         b = idx[j]
         if b == -2:
             b = histogram_index(regs[row, j], lo_pos, n_pos, lo_neg, n_neg, sub_bits)
-            idx[j] = b  # the bin of every value, for a weighted count to reuse
         if b >= 0:
             h[off + b] += 1
+
+
+@jit
+def _histogram_add_weighted(regs, row, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits, h, off,
+                            wh, w_off, wq):
+    """``_histogram_add``, and each value's weight units ``wq`` into the histogram
+    ``wh[w_off:]`` of the layout ``COARSEN`` bits coarser, in the same passes (``idx`` holds
+    the fine bin in its low 32 bits and the coarse one in its high 32)."""
+    s = 1 << sub_bits
+    sc = s >> COARSEN
+    base = n_neg * s + 4 - lo_pos * s
+    cbase = n_neg * sc + 4 - lo_pos * sc
+    shift = 52 - sub_bits
+    for j in range(m):
+        x = regs[row, j]
+        bits = np.float64(x).view(np.int64) - 1  # x > 0: (lower, upper] bins
+        e = (bits >> 52) - 1023
+        inside = (x > 0.0) & (e >= lo_pos) & (e < lo_pos + n_pos)
+        fine = base + e * s + ((bits >> shift) & (s - 1))
+        coarse = cbase + e * sc + ((bits >> (shift + COARSEN)) & (sc - 1))
+        idx[j] = fine | (coarse << 32) if inside else -2
+    neg_fine = n_neg << sub_bits
+    pos_fine = n_pos << sub_bits
+    for j in range(m):
+        b = idx[j]
+        if b == -2:
+            b = histogram_index(regs[row, j], lo_pos, n_pos, lo_neg, n_neg, sub_bits)
+            if b < 0:
+                continue
+            c = coarse_bin(b, neg_fine, pos_fine)
+        else:
+            c = b >> 32
+            b &= 0xFFFFFFFF
+        h[off + b] += 1
+        wh[w_off + c] += wq[j]
 
 
 _SIGN_OFF = np.int64(0x7FFFFFFFFFFFFFFF)
@@ -1127,8 +1161,12 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
                     n_neg = hist_layout[o, 3]
                     shift = shifts[o]
                     cnt, s1, s2, lo, hi = _moments_finite_only(regs, ro, m, shift)
-                    _histogram_add(regs, ro, m, idx, lo_pos, n_pos, lo_neg, n_neg, sub_bits, h,
-                                   off)
+                    if weighted:
+                        _histogram_add_weighted(regs, ro, m, idx, lo_pos, n_pos, lo_neg, n_neg,
+                                                sub_bits, h, off, wh, w_offsets[o], wq)
+                    else:
+                        _histogram_add(regs, ro, m, idx, lo_pos, n_pos, lo_neg, n_neg,
+                                       sub_bits, h, off)
                     if cnt < m:
                         nonfinite[lane, o] += m - cnt
                     # element indexing, not a view: a view of an array shared between lanes
@@ -1139,13 +1177,6 @@ def reduce_tiles(code, params, keys, design, tables, n_regs, const_regs, const_v
                     tile_stats[t, o, 3] = min(tile_stats[t, o, 3], lo)
                     tile_stats[t, o, 4] = max(tile_stats[t, o, 4], hi)
                     if weighted:
-                        w_off = w_offsets[o]
-                        neg_fine = n_neg << sub_bits
-                        pos_fine = n_pos << sub_bits
-                        for j in range(m):
-                            b = idx[j]
-                            if b >= 0:
-                                wh[w_off + coarse_bin(b, neg_fine, pos_fine)] += wq[j]
                         n, sw, swd, swd2, sw2, wlo, whi = _weighted_moments(regs, ro, m,
                                                                             shift, wv)
                         tile_w[t, o, 0] += n

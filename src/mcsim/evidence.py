@@ -197,26 +197,28 @@ def _positive(spec: dict[str, Any], field: str, key: str) -> float:
 
 
 def weight_tree(ev: Evidence) -> Node:
-    """The likelihood of ``ev`` as a formula, relative to its largest value (so in [0, 1]).
+    """The likelihood of ``ev`` as a formula, relative to its largest value (so in [0, 1]),
+    in few instructions: a condition is its own 1 or 0 (false for NaN), a Gaussian error is
+    exp(k d**2) with k = -1 / (2 sd**2).
 
-    A draw whose quantity is not finite gets NaN here; the kernel counts NaN as 0."""
+    A draw whose quantity is not finite (or, under a lognormal error, not positive) gets NaN
+    or 0 here; the kernel counts NaN as 0 and reports how many there were."""
     if ev.is_condition:
-        return Op("where", (ev.formula.tree, Num(1.0), Num(0.0)))
+        return ev.formula.tree
     q, p = ev.formula.tree, ev.params
     if ev.kind == "normal":
-        z = Op("div", (Op("sub", (q, Num(ev.observed))), Num(p["sd"])))
-        return _gauss(z)
+        return _gauss(Op("sub", (q, Num(ev.observed))), p["sd"])
     if ev.kind == "lognormal":  # log(observed) = log(q) + bias + sigma * eps
         centre = math.log(ev.observed) - p["bias"]
-        z = Op("div", (Op("sub", (Op("log", (q,)), Num(centre))), Num(p["sigma"])))
-        return Op("where", (Op("gt", (q, Num(0.0))), _gauss(z), Num(0.0)))
+        return _gauss(Op("sub", (Op("log", (q,)), Num(centre))), p["sigma"])
     z = Op("div", (Op("sub", (q, Num(ev.observed))), Num(p["scale"])))
     base = Op("add", (Num(1.0), Op("div", (Op("mul", (z, z)), Num(p["df"])))))
     return Op("pow", (base, Num(-(p["df"] + 1) / 2)))
 
 
-def _gauss(z: Node) -> Node:
-    return Op("exp", (Op("mul", (Num(-0.5), Op("mul", (z, z)))),))
+def _gauss(d: Node, sd: float) -> Node:
+    """exp(-d**2 / (2 sd**2)), as exp(d * d * k)."""
+    return Op("exp", (Op("mul", (d, d, Num(-0.5 / (sd * sd)))),))
 
 
 def names_used(evidence: tuple[Evidence, ...]) -> set[str]:

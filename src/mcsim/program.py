@@ -170,31 +170,39 @@ def compile_program(scenario: Scenario, seed: int, keep: tuple[str, ...] = (),
             params.extend(p)
             named[name] = dst
 
-    def emit(node: Node) -> int:
+    def emit(node: Node, memo: dict[Node, int] | None = None) -> int:
+        """Instructions computing ``node``; with ``memo``, a sub-expression met again reuses
+        its register (the evidence's likelihoods repeat theirs)."""
         if isinstance(node, Num):
             return const(node.value)
         if isinstance(node, Name):
             return named[node.id]
         assert isinstance(node, Op)
+        if memo is not None and node in memo:
+            return memo[node]
         if node.name in CHAINS:  # the left fold, as written: bit for bit a binary tree's
             first, steps = fold_steps(node)
-            acc = emit(first)
+            acc = emit(first, memo)
             for name, term in steps:
-                operand = emit(term)
+                operand = emit(term, memo)
                 dst = new()
                 instrs.append([_OPCODES[name], dst, acc, operand, 0])
                 acc = dst
-            return acc
-        args = [emit(a) for a in node.args]
-        dst = new()
-        instrs.append([_OPCODES[node.name], dst, *args, *([0] * (3 - len(args)))])
-        return dst
+        else:
+            args = [emit(a, memo) for a in node.args]
+            acc = new()
+            instrs.append([_OPCODES[node.name], acc, *args, *([0] * (3 - len(args)))])
+        if memo is not None:
+            memo[node] = acc
+        return acc
 
     for name, formula in scenario.derived:
         if name in needed:
             named[name] = emit(formula.tree)
     outs = [emit(o.formula.tree) for o in scenario.outputs]
-    evidence = [(emit(ev.formula.tree), emit(weight_tree(ev))) for ev in scenario.evidence]
+    memo: dict[Node, int] = {}
+    evidence = [(emit(ev.formula.tree, memo), emit(weight_tree(ev), memo))
+                for ev in scenario.evidence]
     weight = -1
     by_name = sorted(range(len(evidence)), key=lambda k: scenario.evidence[k].name)
     for k in by_name:  # the product of the likelihoods, by name: the same in any file order
