@@ -23,7 +23,7 @@ import pandas as pd
 from . import _kernels as K
 from . import sampling
 from .errors import McsimError
-from .evidence import WeightSummary, check_pilot, explain_zero
+from .evidence import WeightSummary, check_pilot, explain_zero, weight_units
 from .histogram import Histogram, Layout
 from .program import Program, compile_program, prune
 from .scenario import Scenario
@@ -154,19 +154,31 @@ class Simulation:
 
         return quantile_table(self, self.quantiles if quantiles is None else quantiles)
 
-    def regenerate(self, outputs: list[str], chunk_draws: int) -> Iterator[np.ndarray]:
+    def regenerate(self, outputs: list[str], chunk_draws: int,
+                   weights: bool = False) -> Iterator[np.ndarray]:
         """The draws of ``outputs`` in this run again, bit for bit, as ``[output, draw]``
         arrays of ``chunk_draws`` draws (a multiple of the tile) at a time, in draw order: the
         run's own program over counter-addressed streams, so a later pass sees exactly what
-        the run saw."""
+        the run saw. With ``weights`` (a run under evidence), one more last row: each draw's
+        weight in the whole units of 2**-WEIGHT_BITS that the run counted
+        (``evidence.weight_units``)."""
         prog = self.program or _with_design(compile_program(self.scenario, self.seed),
                                             self.design or sampling.plan("mc", self.draws),
                                             self.seed, self.scenario)
         names = [o.name for o in self.scenario.outputs]
-        prog = prune(prog, prog.out_regs[[names.index(o) for o in outputs]])
+        rows = prog.out_regs[[names.index(o) for o in outputs]]
+        if weights:
+            if prog.weight_reg < 0:
+                raise McsimError("regenerate: this run has no evidence, so no weights")
+            rows = np.append(rows, prog.weight_reg)
+        # the weight is computed only when asked for (store mode never reads it)
+        prog = prune(prog if weights else replace(prog, weight_reg=-1), rows)
         for begin in range(0, self.draws, chunk_draws):
             n = min(chunk_draws, self.draws - begin)
-            yield _pilot_values(prog, n, self.threads, begin)
+            values = _pilot_values(prog, n, self.threads, begin)
+            if weights:
+                values[-1] = weight_units(values[-1])
+            yield values
 
     def summary(self, ci: float = 0.90) -> pd.DataFrame:
         from .reduce import summarize

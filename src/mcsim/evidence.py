@@ -228,8 +228,14 @@ def names_used(evidence: tuple[Evidence, ...]) -> set[str]:
 def quantise(w: np.ndarray) -> np.ndarray:
     """Weights as the kernel counts them: whole units of 2**-WEIGHT_BITS (NaN and negatives
     count 0), returned as floats (the numpy reference of the kernel's rule)."""
+    return weight_units(w) * 2.0**-WEIGHT_BITS
+
+
+def weight_units(w: np.ndarray) -> np.ndarray:
+    """The number of whole units of 2**-WEIGHT_BITS the kernel counts for each weight, as
+    doubles (whole numbers up to 2**WEIGHT_BITS, so exact)."""
     w = np.where(np.isfinite(w) & (w > 0), np.minimum(w, 1.0), 0.0)
-    return np.floor(w * 2.0**WEIGHT_BITS + 0.5) * 2.0**-WEIGHT_BITS
+    return np.floor(w * 2.0**WEIGHT_BITS + 0.5)
 
 
 def check_pilot(evidence: tuple[Evidence, ...], quantity: np.ndarray, weight: np.ndarray,

@@ -22,12 +22,30 @@ that changes a lot from one bin to the next) it can miss by many standard errors
   (Hyndman and Fan's type 4, linear interpolation of the empirical CDF: the histogram's own
   convention), and their standard error is read off exact order statistics too. Unrefined
   quantiles add the interpolation bound to their standard error, in quadrature.
+
+Under evidence each draw has a weight, counted as the kernel counts it: a whole number of
+units of 2**-WEIGHT_BITS (``evidence.weight_units``); draws of weight zero never count. The
+weighted p-quantile is type 4 on the empirical CDF of the weights: sort the finite draws of
+positive weight, x_(1) <= ... <= x_(n) (ties in draw order), with weights w_(i), cumulative
+weights S_i (S_0 = 0) and total W = S_n; then it is
+
+    x_(i) + (p W - S_i) / w_(i+1) * (x_(i+1) - x_(i))    where S_i <= p W < S_(i+1)
+
+(x_(1) when i = 0). The S_i are exact integers; p W is rounded to a double once, as numpy
+rounds n p, so with equal weights it is numpy's type 4 bit for bit. It is refined like the
+plain one, with windows found from the histogram's cumulative weights: a pass tallies the
+weight below each window (exact integers), the largest draw below it (x_(i) when x_(i+1) is
+the window's first) and inside it the draws with their weights, or their weight in finer
+bins. Its standard error is read off exact quantiles at the Beta probabilities of the
+effective number of draws (Kish's) in place of n.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from numba import prange
@@ -36,6 +54,7 @@ from scipy import special
 from . import _kernels as K
 from ._jit import jit_parallel
 from .errors import McsimError
+from .evidence import WEIGHT_BITS
 from .histogram import Histogram
 
 REFINE_SHARE = 0.2  # refine when the interpolation could add this share of the Monte Carlo se
@@ -115,8 +134,10 @@ def interpolation_error(hist: Histogram, p: np.ndarray) -> tuple[np.ndarray, np.
         width = upper[i] - lower[i]
         before = np.where(i > 0, cum[i - 1], 0)
         f = np.clip((p * n - before) / counts[i], 0.0, 1.0)
+        # a weighted bin holds weight, not draws: its effective draws, at the run's share
+        draws = counts[i] * (hist.n_eff / n) if hist.weighted else counts[i]
         bound = width * ((np.abs(slope) + np.abs(curvature)) / 8
-                         + np.sqrt(f * (1 - f) / counts[i]))
+                         + np.sqrt(f * (1 - f) / draws))
     return np.where(unsure, np.inf, bound), unsure
 
 
@@ -134,26 +155,32 @@ def estimate(sim, wanted: Mapping[str, np.ndarray]) -> dict[str, Quantiles]:
     """The ``wanted`` quantiles of each output of ``sim`` with their standard errors; the
     ones the histogram could get wrong are refined into exact sample quantiles (by further
     passes over the same draws, at most one series of passes per call; results are cached in
-    ``sim``). Standard errors are the iid ones (``reduce.quantile_se``) plus any
-    interpolation error, in quadrature; a caller with replicates replaces them."""
+    ``sim``: by (output, rank) for plain draws, by (output, p) for weighted ones). Standard
+    errors are the iid ones (``reduce.quantile_se``, at the effective number of draws under
+    evidence) plus any interpolation error, in quadrature; a caller with replicates replaces
+    them."""
     plans: dict[str, tuple | None] = {}
     ranks: dict[str, set[int]] = {}
+    weighted: dict[str, set[float]] = {}
     for name, probs in wanted.items():
         hist = sim.outputs[name].histogram
         probs = np.atleast_1d(np.asarray(probs, dtype=float))
-        n = hist.total
-        if n < 2 or hist.weighted:
+        if hist.n_eff < 2:
             plans[name] = None
             continue
-        lo, hi = se_probabilities(n, probs)
+        lo, hi = se_probabilities(hist.n_eff, probs)
         q, _ = hist.quantile(np.concatenate([probs, lo, hi]))
         se_mc = (q[2 * probs.size:] - q[probs.size:2 * probs.size]) / 2
         bound, unsure = interpolation_error(hist, probs)
         refine = unsure | (bound > REFINE_SHARE * se_mc)
         plans[name] = (probs, q[:probs.size], se_mc, bound, refine, lo, hi)
+        if hist.weighted:
+            weighted.setdefault(name, set()).update(
+                float(p) for pp in (probs[refine], lo[refine], hi[refine]) for p in pp)
+            continue
         rs = ranks.setdefault(name, set())
         for pp in (probs[refine], lo[refine], hi[refine]):
-            k1, k2, _ = order_ranks(n, pp)
+            k1, k2, _ = order_ranks(hist.total, pp)
             rs.update(int(r) for r in k1)
             rs.update(int(r) for r in k2)
     cache = sim.refined
@@ -162,21 +189,25 @@ def estimate(sim, wanted: Mapping[str, np.ndarray]) -> dict[str, Quantiles]:
     missing = {k: v for k, v in missing.items() if v}
     if missing:
         cache.update(exact_order_statistics(sim, missing))
+    missing_p = {name: sorted(p for p in ps if (name, p) not in cache)
+                 for name, ps in weighted.items()}
+    missing_p = {k: v for k, v in missing_p.items() if v}
+    if missing_p:
+        cache.update(weighted_quantiles(sim, missing_p))
     result = {}
     for name, plan in plans.items():
+        hist = sim.outputs[name].histogram
         if plan is None:
             probs = np.atleast_1d(np.asarray(wanted[name], dtype=float))
-            hist = sim.outputs[name].histogram
             value, _ = hist.quantile(probs)
-            se = np.full(probs.shape, np.nan)
-            if hist.weighted and hist.n_eff >= 2:
-                se = _weighted_se(hist, probs)
-            result[name] = Quantiles(probs, value, se, np.zeros(probs.shape, dtype=bool))
+            result[name] = Quantiles(probs, value, np.full(probs.shape, np.nan),
+                                     np.zeros(probs.shape, dtype=bool))
             continue
         probs, value, se_mc, bound, refine, lo, hi = plan
-        n = sim.outputs[name].histogram.total
 
-        def exact(pp, name=name, n=n):
+        def exact(pp, name=name, n=hist.total, by_p=hist.weighted):
+            if by_p:
+                return np.array([cache[name, float(p)] for p in pp])
             k1, k2, g = order_ranks(n, pp)
             x1 = np.array([cache[name, int(r)] for r in k1])
             x2 = np.array([cache[name, int(r)] for r in k2])
@@ -191,44 +222,61 @@ def estimate(sim, wanted: Mapping[str, np.ndarray]) -> dict[str, Quantiles]:
     return result
 
 
-def _weighted_se(hist: Histogram, probs: np.ndarray) -> np.ndarray:
-    """Standard errors of a weighted histogram's quantiles: the iid ones at its effective
-    number of draws (Kish's), plus the interpolation bound in quadrature."""
-    lo, hi = se_probabilities(hist.n_eff, probs)
-    q, _ = hist.quantile(np.concatenate([lo, hi]))
-    bound, _ = interpolation_error(hist, probs)
-    return np.hypot((q[probs.size:] - q[:probs.size]) / 2, np.where(np.isfinite(bound), bound, 0))
-
-
 def exact_order_statistics(sim, ranks: Mapping[str, list[int]]) -> dict[tuple[str, int], float]:
     """The draws of 1-based ``ranks`` (in ascending order of the finite draws) of each output,
     from passes over the same draws as ``sim``; memory is bounded whatever the draw count."""
-    windows: dict[tuple[str, int], tuple[float, float]] = {}
-    for name, rs in ranks.items():
+    targets = {(name, r): (name, r) for name, rs in ranks.items() for r in rs}
+    return _search(sim, targets, weighted=False)
+
+
+def weighted_quantiles(sim, probs: Mapping[str, list[float]]) -> dict[tuple[str, float], float]:
+    """The exact weighted sample quantiles (the module's definition) at ``probs`` of each
+    output of ``sim``, a run under evidence, from passes over the same draws and their
+    weights; memory is bounded whatever the draw count."""
+    targets = {(name, p): (name, p) for name, ps in probs.items() for p in ps}
+    return _search(sim, targets, weighted=True)
+
+
+def _search(sim, targets: Mapping[tuple, tuple[str, float]], weighted: bool) -> dict:
+    """Narrow a window on each target (``(output, rank)`` of plain draws, ``(output, p)``
+    of weighted ones) pass after pass, until the draw it needs is among the draws kept or
+    is an atom; the draw's value (plain), or the interpolated quantile (weighted)."""
+    windows: dict[tuple, tuple[float, float]] = {}
+    for key, (name, position) in targets.items():
         hist = sim.outputs[name].histogram
         lower, upper, _, cum = hist._binned
-        for r in rs:
-            i = int(np.searchsorted(cum, r, side="left"))
-            windows[name, r] = (float(lower[i]), float(upper[i]))
-    found: dict[tuple[str, int], float] = {}
+        if weighted:  # the bins within rounding of p * total weight (cumulated as doubles)
+            nonempty = np.flatnonzero(hist.counts)
+            t, slack = position * hist.total, POSITION_SLACK * hist.total
+            i, j = np.clip(np.searchsorted(cum, [t - slack, t + slack], side="left"),
+                           nonempty[0], nonempty[-1])
+        else:
+            i = j = int(np.searchsorted(cum, position, side="left"))
+        windows[key] = (float(lower[i]), float(upper[j]))
+    found: dict[tuple, float] = {}
     for _ in range(MAX_PASSES):
         if not windows:
             break
-        tallies = _pass(sim, {(name, *w) for (name, _), w in windows.items()})
+        tallies = _pass(sim, {(targets[key][0], *w) for key, w in windows.items()}, weighted)
         for key, (a, b) in list(windows.items()):
-            name, r = key
+            name, position = targets[key]
             t = tallies[name, a, b]
+            r = _weight_rank(position, t.total) if weighted else int(position)
             rank = r - t.below
-            if not 1 <= rank <= t.inside:  # not where the first pass said: search everywhere
+            if not 1 <= rank <= t.weight:  # not where the first pass said: search everywhere
                 h = sim.outputs[name].histogram
                 windows[key] = (h.minimum, h.maximum)
                 continue
-            if t.inside <= COLLECT_LIMIT:
+            if t.inside <= COLLECT_LIMIT and not weighted:
                 found[key] = float(np.partition(t.kept, rank - 1)[rank - 1])
-            elif t.low == t.high:
-                found[key] = t.low
+            elif t.inside <= COLLECT_LIMIT or t.low == t.high:
+                if not weighted:  # an atom
+                    found[key] = t.low
+                else:
+                    draw = (_kept_draw if t.inside <= COLLECT_LIMIT else _atom_draw)(t, rank)
+                    found[key] = _interpolate(position, t.total, *draw)
             else:  # the finer bin that holds the rank, and its neighbours (rounding at edges)
-                j = int(np.searchsorted(np.cumsum(t.sub), rank, side="left"))
+                j = int(np.searchsorted(t.sub_cumulative(), rank, side="left"))
                 step = (b - a) / SUB_BINS
                 windows[key] = (max(a, a + (j - 1) * step), min(b, a + (j + 2) * step))
                 continue
@@ -238,52 +286,147 @@ def exact_order_statistics(sim, ranks: Mapping[str, list[int]]) -> dict[tuple[st
     return found
 
 
+POSITION_SLACK = 1e-9  # of the total weight: far above the rounding of cumulated bin weights
+
+
+def _weight_rank(p: float, total: int) -> int:
+    """The 1-based rank, in weight units, of the unit that holds the position p * total:
+    the draw x_(i+1) with S_i <= p W < S_(i+1) is the one whose units hold this rank."""
+    return min(math.floor(p * float(total)) + 1, total)
+
+
+def _interpolate(p: float, total: int, x: float, previous: float, before: int,
+                 weight: int) -> float:
+    """``x_(i) + (p W - S_i) / w_(i+1) * (x_(i+1) - x_(i))``: ``x`` and ``weight`` are
+    x_(i+1) and its weight, ``previous`` is x_(i) and ``before`` is S_i (exact integers;
+    p W is rounded to a double once, as numpy rounds n p)."""
+    g = (Fraction(p * float(total)) - before) / weight
+    return previous + float(min(max(g, Fraction(0)), Fraction(1))) * (x - previous)
+
+
+def _kept_draw(t: _Tally, rank: int) -> tuple[float, float, int, int]:
+    """The kept draw whose weight units hold ``rank`` (counted from the window's start), in
+    ascending order with ties in draw order: its value, the previous draw's value, the
+    weight before it and its own weight."""
+    order = np.argsort(t.kept, kind="stable")
+    values, units = t.kept[order], t.kept_units[order]
+    cum = np.cumsum(units)  # at most COLLECT_LIMIT draws of 2**WEIGHT_BITS units: int64
+    j = int(np.searchsorted(cum, rank, side="left"))
+    x = float(values[j])
+    if j:
+        return x, float(values[j - 1]), t.below + int(cum[j - 1]), int(units[j])
+    return x, t.previous(x), t.below, int(units[0])
+
+
+def _atom_draw(t: _Tally, rank: int) -> tuple[float, float, int, int]:
+    """``_kept_draw`` in a window whose draws are all equal: only the first of them (in draw
+    order, the first kept) follows a smaller value."""
+    x, first = t.low, int(t.kept_units[0])
+    if rank <= first:
+        return x, t.previous(x), t.below, first
+    return x, x, t.below, first
+
+
 @dataclass(frozen=True)
 class _Tally:
-    """What a pass learns about one window [a, b]: draws below it, draws inside it, their
-    extremes, the draws themselves (when at most ``COLLECT_LIMIT``) and their counts in
-    ``SUB_BINS`` finer bins."""
+    """What a pass learns about one window [a, b]: the weight below it (a draw counts one,
+    or its weight units under evidence), the draws and their weight inside it, the total
+    weight of the output, the extremes inside it and the largest draw below it, the draws
+    themselves (when at most ``COLLECT_LIMIT``; with their weights under evidence) and
+    their weight in ``SUB_BINS`` finer bins. Draws of weight zero count nowhere."""
 
     below: int
     inside: int
+    weight: int
+    total: int
     low: float
     high: float
+    under: float
     kept: np.ndarray
-    sub: np.ndarray
+    kept_units: np.ndarray
+    sub_high: np.ndarray
+    sub_low: np.ndarray
+
+    def previous(self, x: float) -> float:
+        """The draw before the window's first: the largest below it, or ``x`` if none."""
+        return self.under if self.under > -np.inf else x
+
+    def sub_cumulative(self) -> np.ndarray:
+        """Cumulative weights of the finer bins, as exact integers."""
+        return np.cumsum(self.sub_high.astype(object) * 2**62 + self.sub_low.astype(object))
 
 
-def _pass(sim, windows: set[tuple[str, float, float]]) -> dict[tuple[str, float, float], _Tally]:
-    """One pass over all the draws of ``sim``, evaluating only the outputs that have windows
-    (``(output, a, b)``: the closed interval [a, b])."""
+class _ExactSum:
+    """Sums of int64 arrays whose parts are each below 2**62, exact past 2**63 (a draw's
+    weight is up to 2**WEIGHT_BITS units): ``high * 2**62 + low``."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.high = np.zeros(shape, dtype=np.int64)
+        self.low = np.zeros(shape, dtype=np.int64)
+
+    def add(self, part: np.ndarray) -> None:
+        self.low += part
+        self.high += self.low >> 62
+        self.low &= _LOW_MASK
+
+    def at(self, index) -> int:
+        return int(self.high[index]) * 2**62 + int(self.low[index])
+
+
+_LOW_MASK = np.int64(2**62 - 1)
+_WEIGHTED_CHUNK = 1 << (62 - WEIGHT_BITS)  # draws of a chunk, whose weights sum below 2**62
+_NO_UNITS = np.empty(0)
+
+
+def _pass(sim, windows: set[tuple[str, float, float]],
+          weighted: bool = False) -> dict[tuple[str, float, float], _Tally]:
+    """One pass over all the draws of ``sim`` (and their weights, ``weighted``), evaluating
+    only the outputs that have windows (``(output, a, b)``: the closed interval [a, b])."""
     order = sorted(windows)
     names = sorted({name for name, _, _ in order})
     rows = np.array([names.index(name) for name, _, _ in order], dtype=np.int64)
     a = np.array([w[1] for w in order])
     b = np.array([w[2] for w in order])
     n_w = len(order)
-    counts = np.zeros((n_w, 2), dtype=np.int64)  # below, inside
+    inside = np.zeros(n_w, dtype=np.int64)
     extremes = np.tile([np.inf, -np.inf], (n_w, 1))
+    under = np.full(n_w, -np.inf)
     kept = np.empty((n_w, COLLECT_LIMIT))
-    sub = np.zeros((n_w, SUB_BINS), dtype=np.int64)
+    kept_units = np.zeros((n_w, COLLECT_LIMIT if weighted else 0), dtype=np.int64)
+    weight, sub = _ExactSum((n_w, 3)), _ExactSum((n_w, SUB_BINS))
+    part, sub_part = np.zeros((n_w, 3), dtype=np.int64), np.zeros((n_w, SUB_BINS), np.int64)
     chunk = K.TILE * max(sim.threads, CHUNK_BYTES // (8 * K.TILE * len(names)))
-    for values in sim.regenerate(names, chunk):
-        _tally(values, rows, a, b, counts, extremes, kept, sub)
-    return {w: _Tally(int(counts[k, 0]), int(counts[k, 1]), float(extremes[k, 0]),
-                      float(extremes[k, 1]), kept[k, :min(counts[k, 1], COLLECT_LIMIT)],
-                      sub[k]) for k, w in enumerate(order)}
+    if weighted:
+        chunk = min(chunk, _WEIGHTED_CHUNK)
+    for values in sim.regenerate(names, chunk, weights=weighted):
+        part[:] = 0
+        sub_part[:] = 0
+        _tally(values, values[-1] if weighted else _NO_UNITS, rows, a, b, inside, extremes,
+               under, kept, kept_units, part, sub_part)
+        weight.add(part)
+        sub.add(sub_part)
+    return {w: _Tally(weight.at((k, 0)), int(inside[k]), weight.at((k, 1)), weight.at((k, 2)),
+                      float(extremes[k, 0]), float(extremes[k, 1]), float(under[k]),
+                      kept[k, :min(inside[k], COLLECT_LIMIT)],
+                      kept_units[k, :min(inside[k], kept_units.shape[1])], sub.high[k],
+                      sub.low[k]) for k, w in enumerate(order)}
 
 
 @jit_parallel
-def _tally(values, rows, a, b, counts, extremes, kept, sub):
-    """Fold the draws ``values[rows[k]]`` into window k's tally: the finite draws below
-    ``a[k]``, and of those in [a[k], b[k]] the count, extremes, first ``kept.shape[1]``
-    values and counts in ``sub.shape[1]`` equal bins.
+def _tally(values, units, rows, a, b, inside, extremes, under, kept, kept_units, weight, sub):
+    """Fold the draws ``values[rows[k]]`` into window k's tally: of the finite draws with a
+    positive weight (``units``, whole units; empty: every draw weighs one), the weight below
+    ``a[k]`` and the largest value there, the weight of all, and of those in [a[k], b[k]]
+    the count, weight, extremes, first ``kept.shape[1]`` values (and weights, when
+    ``kept_units`` has room) and weights in ``sub.shape[1]`` equal bins.
 
     Windows are sorted by row, then by ``a``: each output's row is read once, by one thread
-    (so the result does not depend on the number of threads), and a draw counts the windows
-    that start at or below it."""
+    in draw order (so the result does not depend on the number of threads), and a draw
+    counts the windows that start at or below it."""
+    weighted = units.size > 0
     n_sub = sub.shape[1]
     limit = kept.shape[1]
+    keep_units = kept_units.shape[1] > 0
     starts = np.flatnonzero(np.diff(rows)) + 1
     bounds = np.empty(starts.size + 2, dtype=np.int64)
     bounds[0] = 0
@@ -296,27 +439,44 @@ def _tally(values, rows, a, b, counts, extremes, kept, sub):
         reach = b[k0:k1].copy()  # the furthest end of windows 0..i
         for i in range(1, reach.size):
             reach[i] = max(reach[i], reach[i - 1])
-        starting = np.zeros(k1 - k0 + 1, dtype=np.int64)  # draws with j window starts <= them
-        for v in values[rows[k0]]:
+        starting = np.zeros(k1 - k0 + 1, dtype=np.int64)  # weight with j window starts <= it
+        top = np.full(k1 - k0 + 1, -np.inf)  # and its largest value
+        row = values[rows[k0]]
+        for d in range(row.size):
+            v = row[d]
             if not np.isfinite(v):  # not ranked (nan, or an infinity)
                 continue
+            u = np.int64(1)
+            if weighted:
+                u = np.int64(units[d])
+                if u == 0:
+                    continue
             j = 0  # the number of window starts <= v, without branches (few windows)
             for start in first:
                 j += start <= v
-            starting[j] += 1
+            starting[j] += u
+            top[j] = max(top[j], v)
             for i in range(j - 1, -1, -1):
                 if reach[i] < v:
                     break
                 k = k0 + i
                 if v <= b[k]:
-                    n = counts[k, 1]
+                    n = inside[k]
                     if n < limit:
                         kept[k, n] = v
-                    counts[k, 1] = n + 1
+                        if keep_units:
+                            kept_units[k, n] = u
+                    inside[k] = n + 1
+                    weight[k, 1] += u
                     extremes[k, 0] = min(extremes[k, 0], v)
                     extremes[k, 1] = max(extremes[k, 1], v)
-                    sub[k, min(int((v - a[k]) * scale[k]), n_sub - 1)] += 1
+                    sub[k, min(int((v - a[k]) * scale[k]), n_sub - 1)] += u
         below = 0
+        largest = -np.inf
+        total = starting.sum()
         for i in range(k1 - k0):  # v < a[k] exactly when fewer than i + 1 windows start <= v
             below += starting[i]
-            counts[k0 + i, 0] += below
+            largest = max(largest, top[i])
+            weight[k0 + i, 0] += below
+            weight[k0 + i, 2] += total
+            under[k0 + i] = max(under[k0 + i], largest)
