@@ -223,3 +223,11 @@ def test_small_random_cases_match_the_reference(n, seed, observed, sd, probs, li
         exact = reference(draws[out.name].to_numpy(), units, probs)
         np.testing.assert_array_equal([got[out.name, p] for p in probs], exact,
                                       err_msg=out.name)
+
+
+def test_the_weighted_refinement_is_the_same_on_one_or_two_threads():
+    sc = _scenario([SHARP, CONDITION])
+    one = engine.simulate(sc, 150_000, seed=9, threads=1).quantile_table(PROBS)
+    two = engine.simulate(sc, 150_000, seed=9, threads=2).quantile_table(PROBS)
+    assert one["exact"].sum() > 5
+    pd.testing.assert_frame_equal(one, two)
