@@ -171,8 +171,7 @@ class Simulation:
             if prog.weight_reg < 0:
                 raise McsimError("regenerate: this run has no evidence, so no weights")
             rows = np.append(rows, prog.weight_reg)
-        # the weight is computed only when asked for (store mode never reads it)
-        prog = prune(prog if weights else replace(prog, weight_reg=-1), rows)
+        prog = prune(prog, rows)  # the weight is computed only when asked for
         for begin in range(0, self.draws, chunk_draws):
             n = min(chunk_draws, self.draws - begin)
             values = _pilot_values(prog, n, self.threads, begin)

@@ -291,13 +291,11 @@ def _allocate(instrs: list[list[int]], pinned_consts: set[int],
 
 
 def prune(prog: Program, out_regs: np.ndarray) -> Program:
-    """``prog`` computing only what ``out_regs`` (and the evidence weight) need: a backward
-    liveness scan over the straight-line code drops every instruction whose value nothing
-    kept reads. Streams, parameters and registers are untouched, so each kept value is bit
-    for bit the same."""
+    """``prog`` computing only what ``out_regs`` need: a backward liveness scan over the
+    straight-line code drops every instruction whose value nothing kept reads. Streams,
+    parameters and registers are untouched, so each kept value is bit for bit the same. The
+    evidence weight is kept only when ``out_regs`` holds its register."""
     needed = {int(r) for r in out_regs}
-    if prog.weight_reg >= 0:
-        needed.add(prog.weight_reg)
     keep = np.zeros(len(prog.code), dtype=bool)
     for i in range(len(prog.code) - 1, -1, -1):
         op, dst, a, b, c = (int(v) for v in prog.code[i])
@@ -305,8 +303,9 @@ def prune(prog: Program, out_regs: np.ndarray) -> Program:
             keep[i] = True
             needed.discard(dst)
             needed |= _operands(op, a, b, c)
+    weight = prog.weight_reg if prog.weight_reg in {int(r) for r in out_regs} else -1
     return replace(prog, code=np.ascontiguousarray(prog.code[keep]), out_regs=out_regs,
-                   evidence_regs=np.zeros((0, 2), np.int64))
+                   weight_reg=weight, evidence_regs=np.zeros((0, 2), np.int64))
 
 
 def _register_slots(op: int) -> tuple[int, ...]:
