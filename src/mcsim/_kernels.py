@@ -1218,6 +1218,45 @@ def rank_of(y, lower, upper, before, count, total, lo_pos, n_pos, lo_neg, n_neg,
     return (before[b] + frac * count[b]) / total
 
 
+@jit(inline="always")
+def _sensitivity_draw(regs, j, b0, y, w, weighted, s_keys, u_regs, lower, upper, before, count,
+                      total, hist_row, sub_bits, shift, tail_at, tb, tc, ty, tw):
+    """Add draw ``b0 + j`` (output ``y``, weight ``w``) to a tile's sums (see
+    ``sensitivity_tiles``)."""
+    n_in = tb.shape[0]
+    n_fine = tb.shape[1]
+    r = rank_of(y, lower, upper, before, count, total, hist_row[0], hist_row[1], hist_row[2],
+                hist_row[3], sub_bits)
+    ty[0] += w
+    ty[1] += w * r
+    ty[2] += w * r * r
+    d = y - shift
+    wd = w * d
+    tail = w if y > tail_at else 0.0
+    for i in range(n_in):
+        if u_regs[i] >= 0:  # a correlated input: its copula uniform
+            u = regs[u_regs[i], j]
+        else:
+            u = uniform01(s_keys[i], b0 + j)
+        f = min(int(u * n_fine), n_fine - 1)
+        cell = tb[i, f]
+        cell[0] += w
+        cell[1] += wd
+        cell[2] += wd * d
+        cell[3] += tail
+        w_u = w * u
+        tc[i, 0] += w_u
+        tc[i, 1] += w_u * u
+        tc[i, 2] += w_u * r
+        if weighted:
+            extra = tw[i, f]
+            extra[0] += w * w
+            extra[1] += w_u
+            extra[2] += w_u * u
+            extra[3] += w * r
+            extra[4] += w_u * r
+
+
 @jit_parallel
 def sensitivity_tiles(code, params, keys, design, tables, n_regs, const_regs, const_vals, y_reg,
                       s_keys, u_regs, hist_row, sub_bits, lower, upper, before, count, total,
@@ -1249,67 +1288,37 @@ def sensitivity_tiles(code, params, keys, design, tables, n_regs, const_regs, co
     t_corr = np.zeros((n_tiles, n_batch, n_in, 3))
     t_y = np.zeros((n_tiles, n_batch, 3))
     t_w = np.zeros((n_tiles if weighted else 0, n_batch, n_in, n_fine, 5))
-    lo_pos = hist_row[0]
-    n_pos = hist_row[1]
-    lo_neg = hist_row[2]
-    n_neg = hist_row[3]
     for lane in prange(n_lanes):
         regs = _new_registers(n_regs, const_regs, const_vals)
         wu, wi, wf = new_work(BLOCK)  # the samplers' scratch space
         wq = np.zeros(BLOCK if weighted else 0, dtype=np.int64)
         wv = np.zeros(BLOCK if weighted else 0)
+        no_w = np.zeros((0, 0, 5))
         for t in range(lane, n_tiles, n_lanes):
             start = (tile0 + t) * TILE
             stop = min(start + TILE, draws)
             for b0 in range(start, stop, BLOCK):
                 m = min(BLOCK, stop - b0)
                 eval_block(code, params, keys, design, tables, regs, wu, wi, wf, b0, m)
-                if weighted:
-                    _quantise_weights(regs, w_reg, m, wq, wv)
                 batch = (b0 // BLOCK) % n_batch
                 yv = regs[y_reg]
                 tb = t_bins[t, batch]
                 tc = t_corr[t, batch]
                 ty = t_y[t, batch]
-                for j in range(m):
-                    y = yv[j]
-                    if not math.isfinite(y):
-                        continue
-                    w = 1.0  # w * x is x exactly: unweighted sums are as without weights
-                    if weighted:
-                        w = wv[j]
-                        if w == 0.0:
-                            continue
-                    r = rank_of(y, lower, upper, before, count, total, lo_pos, n_pos, lo_neg,
-                                n_neg, sub_bits)
-                    ty[0] += w
-                    ty[1] += w * r
-                    ty[2] += w * r * r
-                    d = y - shift
-                    wd = w * d
-                    tail = w if y > tail_at else 0.0
-                    for i in range(n_in):
-                        if u_regs[i] >= 0:  # a correlated input: its copula uniform
-                            u = regs[u_regs[i], j]
-                        else:
-                            u = uniform01(s_keys[i], b0 + j)
-                        f = min(int(u * n_fine), n_fine - 1)
-                        cell = tb[i, f]
-                        cell[0] += w
-                        cell[1] += wd
-                        cell[2] += wd * d
-                        cell[3] += tail
-                        w_u = w * u
-                        tc[i, 0] += w_u
-                        tc[i, 1] += w_u * u
-                        tc[i, 2] += w_u * r
-                        if weighted:
-                            extra = t_w[t, batch, i, f]
-                            extra[0] += w * w
-                            extra[1] += w_u
-                            extra[2] += w_u * u
-                            extra[3] += w * r
-                            extra[4] += w_u * r
+                if weighted:
+                    _quantise_weights(regs, w_reg, m, wq, wv)
+                    tw = t_w[t, batch]
+                    for j in range(m):
+                        if wv[j] > 0.0 and math.isfinite(yv[j]):
+                            _sensitivity_draw(regs, j, b0, yv[j], wv[j], True, s_keys, u_regs,
+                                              lower, upper, before, count, total, hist_row,
+                                              sub_bits, shift, tail_at, tb, tc, ty, tw)
+                else:  # w = 1 (and w * x is x exactly): the unweighted sums
+                    for j in range(m):
+                        if math.isfinite(yv[j]):
+                            _sensitivity_draw(regs, j, b0, yv[j], 1.0, False, s_keys, u_regs,
+                                              lower, upper, before, count, total, hist_row,
+                                              sub_bits, shift, tail_at, tb, tc, ty, no_w)
     for t in range(n_tiles):
         bins_acc += t_bins[t]
         corr_acc += t_corr[t]
