@@ -1218,38 +1218,82 @@ def rank_of(y, lower, upper, before, count, total, lo_pos, n_pos, lo_neg, n_neg,
     return (before[b] + frac * count[b]) / total
 
 
+@jit(inline="always")
+def _sensitivity_draw(regs, j, b0, y, w, weighted, s_keys, u_regs, lower, upper, before, count,
+                      total, hist_row, sub_bits, shift, tail_at, tb, tc, ty, tw):
+    """Add draw ``b0 + j`` (output ``y``, weight ``w``) to a tile's sums (see
+    ``sensitivity_tiles``)."""
+    n_in = tb.shape[0]
+    n_fine = tb.shape[1]
+    r = rank_of(y, lower, upper, before, count, total, hist_row[0], hist_row[1], hist_row[2],
+                hist_row[3], sub_bits)
+    ty[0] += w
+    ty[1] += w * r
+    ty[2] += w * r * r
+    d = y - shift
+    wd = w * d
+    tail = w if y > tail_at else 0.0
+    for i in range(n_in):
+        if u_regs[i] >= 0:  # a correlated input: its copula uniform
+            u = regs[u_regs[i], j]
+        else:
+            u = uniform01(s_keys[i], b0 + j)
+        f = min(int(u * n_fine), n_fine - 1)
+        cell = tb[i, f]
+        cell[0] += w
+        cell[1] += wd
+        cell[2] += wd * d
+        cell[3] += tail
+        w_u = w * u
+        tc[i, 0] += w_u
+        tc[i, 1] += w_u * u
+        tc[i, 2] += w_u * r
+        if weighted:
+            extra = tw[i, f]
+            extra[0] += w * w
+            extra[1] += w_u
+            extra[2] += w_u * u
+            extra[3] += w * r
+            extra[4] += w_u * r
+
+
 @jit_parallel
 def sensitivity_tiles(code, params, keys, design, tables, n_regs, const_regs, const_vals, y_reg,
                       s_keys, u_regs, hist_row, sub_bits, lower, upper, before, count, total,
                       shift, tail_at, draws, tile0, n_tiles, bins_acc, corr_acc, y_acc,
-                      n_lanes):
+                      n_lanes, w_reg, w_acc):
     """Given-data sensitivity statistics of one output against each input's own uniform
     (plain Monte Carlo designs only: uncorrelated inputs' uniforms come from ``uniform01``).
 
     An input's uniform is its rank, so binning by it needs no sorting: fine bin
     ``f = floor(u * F)``. It is recomputed from the input's stream, or read from register
     ``u_regs[i]`` for a correlated input (its copula uniform). Draws go to batch
-    ``block % K`` (iid draws, so any split serves for batch-means errors). Accumulated per
-    tile, then added in tile order (thread-independent):
+    ``block % K`` (iid draws, so any split serves for batch-means errors). Each draw counts
+    with its weight w: 1, or under evidence (``w_reg`` >= 0, the register of each draw's
+    weight) the weight quantised as ``reduce_tiles`` counts it (a draw of weight 0 is
+    skipped). Accumulated per tile, then added in tile order (thread-independent):
 
-    - ``bins_acc[K, D, F, 4]``: count, sum and sum of squares of ``y - shift``, tail count
-      (draws with ``y > tail_at``) per fine bin of each input;
-    - ``corr_acc[K, D, 3]``: sum u, sum u**2, sum u * r, with r = F(y) the rank of y;
-    - ``y_acc[K, 3]``: count of finite y, sum r, sum r**2.
+    - ``bins_acc[K, D, F, 4]``: sum of w, of w (y - shift), of w (y - shift)**2, and of w
+      over the tail draws (``y > tail_at``) per fine bin of each input;
+    - ``corr_acc[K, D, 3]``: sum w u, w u**2, w u r, with r = F(y) the rank of y;
+    - ``y_acc[K, 3]``: sum of w over the finite y, of w r, of w r**2;
+    - under evidence only, ``w_acc[K, D, F, 5]``: sum w**2, w u, w u**2, w r, w u r per fine
+      bin (for effective counts and the inputs' posterior ranks).
     """
     n_batch = bins_acc.shape[0]
     n_in = bins_acc.shape[1]
     n_fine = bins_acc.shape[2]
+    weighted = w_reg >= 0
     t_bins = np.zeros((n_tiles, n_batch, n_in, n_fine, 4))
     t_corr = np.zeros((n_tiles, n_batch, n_in, 3))
     t_y = np.zeros((n_tiles, n_batch, 3))
-    lo_pos = hist_row[0]
-    n_pos = hist_row[1]
-    lo_neg = hist_row[2]
-    n_neg = hist_row[3]
+    t_w = np.zeros((n_tiles if weighted else 0, n_batch, n_in, n_fine, 5))
     for lane in prange(n_lanes):
         regs = _new_registers(n_regs, const_regs, const_vals)
         wu, wi, wf = new_work(BLOCK)  # the samplers' scratch space
+        wq = np.zeros(BLOCK if weighted else 0, dtype=np.int64)
+        wv = np.zeros(BLOCK if weighted else 0)
+        no_w = np.zeros((0, 0, 5))
         for t in range(lane, n_tiles, n_lanes):
             start = (tile0 + t) * TILE
             stop = min(start + TILE, draws)
@@ -1261,35 +1305,27 @@ def sensitivity_tiles(code, params, keys, design, tables, n_regs, const_regs, co
                 tb = t_bins[t, batch]
                 tc = t_corr[t, batch]
                 ty = t_y[t, batch]
-                for j in range(m):
-                    y = yv[j]
-                    if not math.isfinite(y):
-                        continue
-                    r = rank_of(y, lower, upper, before, count, total, lo_pos, n_pos, lo_neg,
-                                n_neg, sub_bits)
-                    ty[0] += 1.0
-                    ty[1] += r
-                    ty[2] += r * r
-                    d = y - shift
-                    tail = 1.0 if y > tail_at else 0.0
-                    for i in range(n_in):
-                        if u_regs[i] >= 0:  # a correlated input: its copula uniform
-                            u = regs[u_regs[i], j]
-                        else:
-                            u = uniform01(s_keys[i], b0 + j)
-                        f = min(int(u * n_fine), n_fine - 1)
-                        cell = tb[i, f]
-                        cell[0] += 1.0
-                        cell[1] += d
-                        cell[2] += d * d
-                        cell[3] += tail
-                        tc[i, 0] += u
-                        tc[i, 1] += u * u
-                        tc[i, 2] += u * r
+                if weighted:
+                    _quantise_weights(regs, w_reg, m, wq, wv)
+                    tw = t_w[t, batch]
+                    for j in range(m):
+                        if wv[j] > 0.0 and math.isfinite(yv[j]):
+                            _sensitivity_draw(regs, j, b0, yv[j], wv[j], True, s_keys, u_regs,
+                                              lower, upper, before, count, total, hist_row,
+                                              sub_bits, shift, tail_at, tb, tc, ty, tw)
+                else:  # w = 1 (and w * x is x exactly): the unweighted sums
+                    for j in range(m):
+                        if math.isfinite(yv[j]):
+                            _sensitivity_draw(regs, j, b0, yv[j], 1.0, False, s_keys, u_regs,
+                                              lower, upper, before, count, total, hist_row,
+                                              sub_bits, shift, tail_at, tb, tc, ty, no_w)
     for t in range(n_tiles):
         bins_acc += t_bins[t]
         corr_acc += t_corr[t]
         y_acc += t_y[t]
+    if weighted:
+        for t in range(n_tiles):
+            w_acc += t_w[t]
 
 
 @jit_parallel

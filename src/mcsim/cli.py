@@ -180,7 +180,8 @@ def check(scenario, repair_correlations) -> None:
 @click.option("--draws", "-n", type=_Count(), default="2M", show_default=True,
               help="number of draws")
 @_seed("random seed (printed when not given)")
-@click.option("--methods", default="binned,swing,spearman,ctv,s1,tail", show_default=True,
+@click.option("--methods", default=None, show_default="binned,swing,spearman,ctv,s1,tail; "
+              "under evidence binned,spearman,ctv,s1,tail",
               help="comma-separated methods; inputs are ranked by the first")
 @click.option("--percentiles", default="10,90", show_default=True,
               help="low and high percentiles of the swing method")
@@ -206,11 +207,14 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, input
     from . import sensitivity as sens
     from .scenario import load_scenario
 
-    method_list = tuple(m.strip() for m in methods.split(",") if m.strip())
+    method_list = None if methods is None else tuple(
+        m.strip() for m in methods.split(",") if m.strip())
     pcts = _percentiles(percentiles)
-    sens.check_settings(method_list, pcts, bins)
+    sens.check_settings(sens.DEFAULT_METHODS if method_list is None else method_list, pcts,
+                        bins)
     sc = load_scenario(scenario, repair=repair_correlations, evidence=not no_evidence)
     sc.output(output)
+    method_list = sens.methods_for(sc, method_list)
     inputs = None if input_names is None else sens.uncertain_inputs(
         sc, tuple(n.strip() for n in input_names.split(",") if n.strip()))
     if csv_path:

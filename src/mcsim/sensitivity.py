@@ -52,6 +52,13 @@ from .scenario import Scenario
 
 METHODS = ("binned", "swing", "spearman", "ctv", "s1", "tail", "st")
 DEFAULT_METHODS = METHODS[:-1]  # st costs (d + 2) passes more: asked for by name only
+# under evidence, why a method has no weighted form (the others weight every draw)
+UNWEIGHTED = {
+    "swing": "it moves inputs over their prior percentiles",
+    "st": "pick-freeze mixes inputs from two independent draws, and a weight belongs to one "
+          "whole draw",
+}
+WEIGHTED_METHODS = tuple(m for m in DEFAULT_METHODS if m not in UNWEIGHTED)
 BATCHES = 16  # batch-means batches (fewer when there are fewer blocks of draws)
 NEGLIGIBLE_SE = 3  # a statistic within this many standard errors of zero counts as zero
 FINE_PER_BIN = 10
@@ -122,14 +129,31 @@ def check_settings(methods: tuple[str, ...], percentiles: tuple[float, float],
         raise McsimError(f"--bins: must be between 2 and 100 (got {bins})")
 
 
+def methods_for(scenario: Scenario, methods: tuple[str, ...] | None) -> tuple[str, ...]:
+    """``methods``, or by default ``DEFAULT_METHODS`` (``WEIGHTED_METHODS`` under evidence);
+    under evidence, a method asked for by name that has no weighted form is refused."""
+    if methods is None:
+        return WEIGHTED_METHODS if scenario.evidence else DEFAULT_METHODS
+    refused = [m for m in methods if m in UNWEIGHTED] if scenario.evidence else []
+    if refused:
+        why = "; ".join(f"{m} has no weighted form under evidence ({UNWEIGHTED[m]})"
+                        for m in refused)
+        raise McsimError(f"--methods: {why}; use {', '.join(WEIGHTED_METHODS)}, or "
+                         "--no-evidence")
+    return methods
+
+
 def tornado(scenario: Scenario, output: str, draws: int, seed: int | None,
-            methods: tuple[str, ...] = DEFAULT_METHODS,
+            methods: tuple[str, ...] | None = None,
             percentiles: tuple[float, float] = (10, 90), bins: int = 10, threads: int | None = None,
             progress: Progress | None = None, inputs: tuple[str, ...] | None = None) -> Tornado:
     """Rank the inputs of ``scenario`` (or only ``inputs``) by their influence on ``output``.
 
     The methods but ``st`` cost two passes of ``draws``; ``st`` adds (d + 2) more, for the
-    d inputs ranked."""
+    d inputs ranked. Under evidence every statistic is of the posterior (the draws weighted by
+    the evidence); ``methods`` defaults to those that have a weighted form (``methods_for``).
+    """
+    methods = methods_for(scenario, methods)
     check_settings(methods, percentiles, bins)
     seed = new_seed() if seed is None else seed
     out = scenario.output(output)
@@ -176,11 +200,16 @@ def tornado(scenario: Scenario, output: str, draws: int, seed: int | None,
                        "draws": draws, "seed": seed}.items():
         table[key] = value
     table = table[COLUMNS]
+    notes = _explain(table, sums, inputs, methods)
+    if stats.ess is not None:
+        notes.insert(0, f"Posterior: every draw weighted by the evidence (effective sample "
+                        f"size {stats.ess:,.0f} of {draws:,} draws); bins, ranks and the "
+                        "tail are the posterior's.")
     return Tornado(scenario=scenario.name, output=output, unit=out.unit, draws=draws,
                    seed=seed, methods=tuple(methods), percentiles=percentiles, bins=bins,
                    baseline=baseline, median=float(stats.histogram.quantile(0.5)[0][0]),
                    mean=stats.mean, tail_quantile=TAIL_QUANTILE, tail_threshold=tail_at,
-                   table=table, notes=tuple(_explain(table, sums, inputs, methods)))
+                   table=table, notes=tuple(notes))
 
 
 def uncertain_inputs(scenario: Scenario, names: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -211,6 +240,13 @@ class SensitivitySums:
     corr: np.ndarray  # [K, D, 3]: sum u, sum u**2, sum u * rank(y)
     y: np.ndarray  # [K, 3]: count, sum rank(y), sum rank(y)**2
     shift: float
+    # under evidence (counts above are then sums of weights): [K, D, F, 5] sums of w**2, w u,
+    # w u**2, w rank(y), w u rank(y) per fine bin
+    weights: np.ndarray | None = None
+
+    def squares(self) -> np.ndarray | None:
+        """Per fine bin, the sum of the squared weights ([K, D, F]; None: unweighted)."""
+        return None if self.weights is None else self.weights[..., 0]
 
 
 def stream_sensitivity(scenario: Scenario, output: str, inputs: tuple[str, ...], draws: int,
@@ -219,9 +255,11 @@ def stream_sensitivity(scenario: Scenario, output: str, inputs: tuple[str, ...],
                        progress: Progress | None = None) -> SensitivitySums:
     """Second pass over the same draws as ``simulate``: sums binned by each input's uniform.
 
-    ``histogram`` (of ``output``, from the first pass) turns each y into its rank.
+    ``histogram`` (of ``output``, from the first pass) turns each y into its rank. Under
+    evidence, each draw counts with its weight and ``histogram`` is the posterior's.
     """
     prog = compile_program(scenario.only(output), seed, keep_uniforms=True)
+    weighted = prog.weight_reg >= 0
     u_regs = np.asarray([prog.uniforms.get(name, -1) for name in inputs], dtype=np.int64)
     lower, upper, before, counts = histogram.rank_table()
     shift = float(histogram.quantile(0.5)[0][0])
@@ -229,13 +267,15 @@ def stream_sensitivity(scenario: Scenario, output: str, inputs: tuple[str, ...],
     bins = np.zeros((batches, len(inputs), fine_bins, 4))
     corr = np.zeros((batches, len(inputs), 3))
     y = np.zeros((batches, 3))
+    weights = np.zeros((batches, len(inputs), fine_bins, 5) if weighted else (0, 0, 0, 5))
     layout = np.asarray(histogram.layout.as_row(), dtype=np.int64)
     for tile0, count, n_threads in _tile_batches(draws, threads, progress):
         K.sensitivity_tiles(*prog.kernel_args, int(prog.out_regs[0]), s_keys, u_regs, layout,
                             histogram.layout.sub_bits, lower, upper, before, counts,
                             float(histogram.total), shift, tail_at, draws, tile0, count,
-                            bins, corr, y, n_threads)
-    return SensitivitySums(bins=bins, corr=corr, y=y, shift=shift)
+                            bins, corr, y, n_threads, prog.weight_reg, weights)
+    return SensitivitySums(bins=bins, corr=corr, y=y, shift=shift,
+                           weights=weights if weighted else None)
 
 
 def _tile_batches(draws: int, threads: int | None, progress: Progress | None):
@@ -254,13 +294,18 @@ def _tile_batches(draws: int, threads: int | None, progress: Progress | None):
 # ---------------------------------------------------------------- methods from the draws
 
 
-def _moments(bins: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Count, mean and variance (about the mean) per bin, from [.., F, 4] sums."""
+def _moments(bins: np.ndarray, squares: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Effective count, mean and variance (about the mean) per bin, from [.., F, 4] sums; with
+    the sums of squared weights ``squares`` [.., F], the weighted ones (Kish's count, the
+    reliability-weights variance)."""
     n = bins[..., 0]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = bins[..., 1] / n
-        var = (bins[..., 2] - bins[..., 1] * mean) / (n - 1)
-    return n, mean, var
+        if squares is None:
+            return n, mean, (bins[..., 2] - bins[..., 1] * mean) / (n - 1)
+        var = (bins[..., 2] - bins[..., 1] * mean) / (n - squares / n)
+        return n * n / squares, mean, var
 
 
 def expected_range(n: int) -> float:
@@ -275,7 +320,10 @@ def expected_range(n: int) -> float:
 def _binned(sums, inputs, n_bins: int) -> list[dict]:
     total = sums.bins.sum(axis=0)  # [D, F, 4]
     coarse = total.reshape(len(inputs), n_bins, -1, 4).sum(axis=2)  # [D, B, 4]
-    n, mean, var = _moments(coarse)
+    squares = sums.squares()
+    if squares is not None:
+        squares = squares.sum(axis=0).reshape(len(inputs), n_bins, -1).sum(axis=2)
+    n, mean, var = _moments(coarse, squares)
     se = np.sqrt(var / n)
     noise = expected_range(n_bins)
     rows = []
@@ -295,8 +343,9 @@ def _binned(sums, inputs, n_bins: int) -> list[dict]:
     return rows
 
 
-def _first_order_share(bins: np.ndarray) -> np.ndarray:
-    """Bias-corrected correlation ratio per input from [.., D, F, 4] sums."""
+def _first_order_share(bins: np.ndarray, squares: np.ndarray | None = None) -> np.ndarray:
+    """Bias-corrected correlation ratio per input from [.., D, F, 4] sums (weighted, with
+    the sums of squared weights ``squares`` [.., D, F])."""
     n = bins[..., 0]
     s1 = bins[..., 1]
     s2 = bins[..., 2]
@@ -306,13 +355,19 @@ def _first_order_share(bins: np.ndarray) -> np.ndarray:
         between = np.where(n > 0, s1 * s1 / n, 0.0).sum(axis=-1) - n_tot * grand**2
         total = s2.sum(axis=-1) - n_tot * grand**2
         raw = between / total
-        k = (np.count_nonzero(n, axis=-1) - 1) / n_tot  # E[raw] = S1 + k (1 - S1) under noise
+        if squares is None:  # E[raw] = S1 + k (1 - S1) under noise
+            k = (np.count_nonzero(n, axis=-1) - 1) / n_tot
+        else:  # E[between] = var (sum_f W2_f / W_f - W2 / W) under noise: 0/1 weights
+            w2 = squares.sum(axis=-1)  # give the unweighted k of the kept draws
+            k = (np.where(n > 0, squares / n, 0.0).sum(axis=-1) - w2 / n_tot) / n_tot
         return (raw - k) / (1 - k)
 
 
 def _first_order(sums, inputs) -> list[dict]:
-    point = _first_order_share(sums.bins.sum(axis=0))
-    per_batch = _first_order_share(sums.bins)  # [K, D]
+    squares = sums.squares()
+    point = _first_order_share(sums.bins.sum(axis=0),
+                               None if squares is None else squares.sum(axis=0))
+    per_batch = _first_order_share(sums.bins, squares)  # [K, D]
     se = per_batch.std(axis=0, ddof=1) / math.sqrt(per_batch.shape[0])
     fine = sums.bins.shape[2]
     return [{"input": name, "method": "s1", "low": np.nan, "high": np.nan,
@@ -341,8 +396,9 @@ def _rank_correlation(sums, inputs) -> list[dict]:
     se**2 + 2 se**4), over the normaliser. Near rho = 0 the batches' squares all sit near 0
     and their spread says nothing (ctv of 56% was shown for an input whose rho was 0).
     """
-    rho = _spearman(sums.corr.sum(axis=0), sums.y.sum(axis=0))
-    rho_b = _spearman(sums.corr, sums.y)  # [K, D]
+    corr = sums.corr if sums.weights is None else _posterior_rank_sums(sums)
+    rho = _spearman(corr.sum(axis=0), sums.y.sum(axis=0))
+    rho_b = _spearman(corr, sums.y)  # [K, D]
     k = rho_b.shape[0]
     norm = np.sum(rho**2)
     ctv = np.sign(rho) * rho**2 / norm
@@ -364,6 +420,38 @@ def _rank_correlation(sums, inputs) -> list[dict]:
     return rows
 
 
+def _rank_lines(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The posterior CDF G of each input's uniform, linear within each of its F fine bins
+    (as F(y) is within a histogram bin), from the bins' weights [D, F]: per bin, the
+    intercept and slope of G in u ([D, F] each)."""
+    fine = weights.shape[-1]
+    total = weights.sum(axis=-1, keepdims=True)
+    slope = weights / total * fine
+    start = (np.cumsum(weights, axis=-1) - weights) / total  # G at each bin's left edge
+    return start - slope * np.arange(fine) / fine, slope
+
+
+def _posterior_rank(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """G(u) (see ``_rank_lines``) at uniforms ``u`` [.., D]."""
+    intercept, slope = _rank_lines(weights)
+    f = np.minimum((u * weights.shape[-1]).astype(np.int64), weights.shape[-1] - 1)
+    d = np.arange(weights.shape[0])
+    return intercept[d, f] + slope[d, f] * u
+
+
+def _posterior_rank_sums(sums: SensitivitySums) -> np.ndarray:
+    """Under evidence, the ``corr`` sums [K, D, 3] with each input's posterior rank G(u) in
+    place of its prior rank u: weighted sums of G, G**2 and G r, exact for G linear within
+    each fine bin (from the per-bin sums of w, w u, w u**2, w r, w u r)."""
+    assert sums.weights is not None
+    w = sums.bins[..., 0]
+    a, g = _rank_lines(w.sum(axis=0))
+    _, su, suu, sr, sur = np.moveaxis(sums.weights, -1, 0)
+    return np.stack([(a * w + g * su).sum(axis=-1),
+                     (a * a * w + 2 * a * g * su + g * g * suu).sum(axis=-1),
+                     (a * sr + g * sur).sum(axis=-1)], axis=-1)
+
+
 def _tail_median_u(tail_counts: np.ndarray) -> np.ndarray:
     """Median of an input's uniform among tail draws, from counts in F fine bins [.., F]."""
     fine = tail_counts.shape[-1]
@@ -381,15 +469,25 @@ def _tail_median_u(tail_counts: np.ndarray) -> np.ndarray:
 def _tail(scenario, sums, inputs) -> list[dict]:
     u_med = _tail_median_u(sums.bins[..., 3].sum(axis=0))  # [D]
     u_b = _tail_median_u(sums.bins[..., 3])  # [K, D]
+    u_mid = np.full(len(inputs), 0.5)  # the input's median, as its prior uniform
+    whose = "the input"
+    if sums.weights is not None:  # percentile points of the input's posterior
+        weights = sums.bins[..., 0].sum(axis=0)
+        u_mid = _tail_median_u(weights)
+        point = _posterior_rank(weights, u_med)
+        u_b = _posterior_rank(weights, u_b)
+        whose = "the input's posterior"
+    else:
+        point = u_med
     se = 100 * u_b.std(axis=0, ddof=1) / math.sqrt(u_b.shape[0])
     rows = []
     for i, name in enumerate(inputs):
         prior = scenario.input(name).prior
-        base, moved = (float(v) for v in prior.ppf([0.5, u_med[i]]))
+        base, moved = (float(v) for v in prior.ppf([u_mid[i], u_med[i]]))
         rows.append({"input": name, "method": "tail", "low": base, "high": moved,
-                     "value": float(100 * (u_med[i] - 0.5)), "se": float(se[i]),
+                     "value": float(100 * (point[i] - 0.5)), "se": float(se[i]),
                      "detail": f"median of the input when the output exceeds its "
-                               f"P{100 * TAIL_QUANTILE:g}, in percentile points of the input "
+                               f"P{100 * TAIL_QUANTILE:g}, in percentile points of {whose} "
                                "(low/high: its overall and its tail median, in its units)"})
     return rows
 
