@@ -16,7 +16,9 @@ def test_suite_runs_at_tiny_sizes_and_records_history(tmp_path):
     table = bench.run_suite(sizes=(5_000,), repeats=1, numpy_draws=5_000, families=True,
                             processes=False)
     cases = set(table["case"])
-    assert {"deepseek", "synthetic14"} <= cases
+    assert {"deepseek", "deepseek+evidence", "synthetic14"} <= cases
+    weighted = table[table["case"] == "deepseek+evidence"]
+    assert set(weighted["impl"]) == {"mcsim"}  # the numpy baselines know no evidence
     assert {f"family-{f}" for f in bench.SINGLE_FAMILY} <= cases
     assert {"mcsim", "numpy plain", "numpy tuned", "sweep"} <= set(table["impl"])
     assert np.all(table["draws_per_second"] > 0)
@@ -88,7 +90,10 @@ def test_bench_command_prints_sane_figures_and_appends_only_where_told(tmp_path,
     saved = tmp_path / "saved" / bench.HISTORY_FILE
     assert f"appended to {saved}" in out
     record = json.loads(saved.read_text().splitlines()[-1])
-    assert record["mcsim"] == __version__ and len(record["rows"]) == 9
+    # per thread count: deepseek (priors alone), deepseek+evidence, synthetic14; 2 x 2 numpy
+    # baselines; the sweep
+    assert record["mcsim"] == __version__ and len(record["rows"]) == 11
+    assert any(line.startswith("deepseek+evidence (mcsim)") for line in out.splitlines())
     assert "sweep deepseek h20_count x21: " in out and " points/s, fixed " in out
     code, out, err = run_main(args, monkeypatch, capsys)  # no --save, no benchmarks/results
     assert code == 0 and "appended" not in out and sorted(tmp_path.iterdir()) == [
@@ -111,7 +116,8 @@ def test_numpy_baselines_draw_the_correlations_too(deepseek):
         rho = stats.spearmanr(draws[c.a], draws[c.b])[0]
         assert abs(rho - c.spearman) < 0.015, (c, rho)
     n = 200_000
-    ours, plain = simulate(deepseek, n, seed=3), run_plain(deepseek, n, seed=3)
+    priors = deepseek.without_evidence()  # the baselines draw the priors
+    ours, plain = simulate(priors, n, seed=3), run_plain(priors, n, seed=3)
     for name in ("capex_servers", "ratio_server_tco_to_6m", "v3_run_cost_owned"):
         st = ours.outputs[name]
         assert abs(plain[name]["mean"] - st.mean) < 7 * st.std / np.sqrt(n), name

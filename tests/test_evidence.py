@@ -189,8 +189,9 @@ def test_weights_do_not_depend_on_the_order_of_the_evidence(order, sd, observed)
 
 
 @settings(max_examples=12, deadline=None)
-@given(st.floats(-5, 5), st.floats(0.05, 5), st.floats(-8, 8))
+@given(st.floats(-2.5, 2.5), st.floats(0.2, 5), st.floats(-8, 8))
 def test_posterior_percentiles_stay_between_0_and_100(observed, sd, claim):
+    # (an observed value the pilot's draws cannot reach is refused: see the tests below)
     data = {"schema": 1, "inputs": {"x": PRIOR_NORMAL}, "outputs": {"y": {"formula": "x"}},
             "claims": {"c": {"output": "y", "value": claim, "source": "t"}},
             "evidence": [_measure(observed=observed, sd=sd)]}
