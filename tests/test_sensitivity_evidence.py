@@ -227,3 +227,5 @@ def test_the_report_draws_tornados_under_evidence(tmp_path):
     rep = build_report([sc], 30_000, seed=1, tornado_draws=30_000, replicates=4)
     html = "".join(text for name, text in rep.files().items() if name.endswith(".html"))
     assert "Posterior: every draw weighted by the evidence" in html
+    # the run section says the intervals are posteriors, with the effective sample size
+    assert "Evidence (<code>" in html and "effective sample size" in html

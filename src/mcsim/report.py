@@ -370,6 +370,16 @@ class _Page:
                         f"<strong>{_e(sc.title)}</strong><br><span class=\"small\">file "
                         f"<code>{_e(sc.path or '(built from a dict)')}</code>, sha256 "
                         f"<code>{_e(sc.sha256[:16])}</code></span>{desc}</td></tr>")
+            if sim.weights is not None:
+                w = sim.weights
+                pieces = "".join(f"<li><code>{_e(ev.name)}</code>: {_e(ev.describe())}</li>"
+                                 for ev in sc.evidence)
+                rows.append(f"<tr><th>Evidence (<code>{_e(sc.name)}</code>)</th><td>The draws "
+                            "are weighted by the likelihood of what was observed, so the "
+                            "intervals and percentiles are posteriors (summary.csv and "
+                            "claims.csv give the prior's beside them); effective sample size "
+                            f"{w.ess:,.0f} of {w.draws:,} draws ({100 * w.share:.3g}%)."
+                            f"<ul class=\"small\">{pieces}</ul></td></tr>")
         first = self.sims[0]
         facts = [("Seed", f"{self.info['seed']}" + (" (the same for every scenario: common "
                                                      "random numbers)" if self.multi else "")),
