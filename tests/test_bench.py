@@ -121,3 +121,16 @@ def test_numpy_baselines_draw_the_correlations_too(deepseek):
     for name in ("capex_servers", "ratio_server_tco_to_6m", "v3_run_cost_owned"):
         st = ours.outputs[name]
         assert abs(plain[name]["mean"] - st.mean) < 7 * st.std / np.sqrt(n), name
+
+
+def test_dask_cases_run_at_tiny_sizes():
+    """``mcsim bench --dask``: each case is a row, and the table renders (no timings)."""
+    from mcsim.render import bench_text
+
+    table = bench.time_dask("local:1", (100_000,), 1, cold=False, task_tiles=2)
+    assert list(table["impl"]) == ["dask note", "mcsim", "dask local:1", "dask note"]
+    row = table[table["impl"] == "dask local:1"].iloc[0]
+    assert row["draws"] == 100_000 and row["task_tiles"] == 1
+    assert row["peak_rss_mib"] > 50 and row["vs_local"] > 0
+    text = bench_text(table)
+    assert "warm (from the cache)" in text and "ms/task" in text and "MB, merged in" in text

@@ -44,15 +44,15 @@ def test_same_seed_same_result_on_any_threads_and_batching():
 def test_int32_lane_counts_flush_before_they_could_overflow(monkeypatch):
     """Lanes count in int32 and are flushed into int64 before a lane could hold more draws
     than int32 can count: forcing a flush after every batch changes nothing."""
-    import mcsim.engine as engine
+    import mcsim.executors as executors
 
     sc = make_scenario(MIXED, MIXED_OUT)
     n = 3 * 65536 + 77
     ref = simulate(sc, n, seed=5, threads=2, batch_tiles=1)
     flushes = []
-    real_flush = engine._Reductions.flush
-    monkeypatch.setattr(engine, "_LANE_LIMIT", 65536)
-    monkeypatch.setattr(engine._Reductions, "flush",
+    real_flush = executors.Reductions.flush
+    monkeypatch.setattr(executors, "_LANE_LIMIT", 65536)
+    monkeypatch.setattr(executors.Reductions, "flush",
                         lambda self: (flushes.append(self.pending), real_flush(self)))
     run = simulate(sc, n, seed=5, threads=2, batch_tiles=1)
     assert flushes and max(flushes) <= 65536

@@ -5,7 +5,9 @@ likelihood weights), a synthetic 14-input scenario, and one input of each family
 each draw count and thread count asked for; the plain and tuned numpy versions of the two
 scenarios side by side; a 21-point sweep of DeepSeek (points per second, and the fixed cost
 per point); a cold start (empty kernel cache) and a warm ``mcsim run --draws 10M`` as whole
-processes with their peak RSS. Timings are medians of ``repeats`` runs, warm unless said
+processes with their peak RSS. On its own, with a ``--dask local:N`` cluster: DeepSeek on N
+worker processes against N local threads, the cost of a task, and a worker's first kernel
+call (see ``time_dask``). Timings are medians of ``repeats`` runs, warm unless said
 otherwise. Results append to ``results.jsonl`` with the machine, the commit and the versions,
 so the history of samples per second stays in the repo.
 """
@@ -13,6 +15,7 @@ so the history of samples per second stays in the repo.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from ._kernels import TILE
 from .engine import simulate
 from .numpy_baseline import run_plain, run_tuned
 from .scenario import Scenario, load_scenario, scenario_from_dict
@@ -170,6 +174,133 @@ def time_sweep(draws: int, threads: int, repeats: int, points: int = SWEEP_POINT
             "draws": draws * points, "threads": threads, "seconds": big * points,
             "inputs": _sampled(sc), "points_per_second": 1 / big,
             "fixed_seconds_per_point": fixed}
+
+
+def time_dask(local: str, sizes: tuple[int, ...], repeats: int, cold: bool = True,
+              task_tiles: int | None = None) -> pd.DataFrame:
+    """DeepSeek on a local Dask cluster (``--dask local:N``: N worker processes of one
+    thread) against N threads here, A/B pairs alternating, at each of ``sizes``, with the
+    client's peak RSS; per task (``task_tiles``, default ``TASK_TILES``): the marginal cost
+    (one-tile tasks against ``task_tiles``-tile tasks at the same draws), the bytes of a
+    result and the time to merge one; and a worker's first kernel call from the kernel cache,
+    and (``cold``) from an empty one."""
+    import pickle
+
+    from .engine import PILOT_DRAWS, _pilot
+    from .executors import TASK_TILES, Job, Reductions, dask_executor, parse_local, reduce_part
+    from .program import compile_program
+
+    sc = load_scenario()
+    n_workers = parse_local(local)
+    tiles = task_tiles or TASK_TILES
+    first = {"warm (from the cache)": _first_kernel_call(local, sc)}
+    if cold:
+        with tempfile.TemporaryDirectory() as tmp:
+            first["cold (empty cache)"] = _first_kernel_call(local, sc, tmp)
+    rows = [{"case": f"a worker's first kernel call, {n_workers} workers", "impl": "dask note",
+             "seconds": min(first.values()),
+             "note": ", ".join(f"{k} {v:.2f} s" for k, v in first.items())}]
+    with dask_executor(local=local) as ex:
+        simulate(sc, PILOT_DRAWS, seed=1, executor=ex)  # workers warm: timings as for a run
+        for n in sizes:
+            here, there, rss = [], [], []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                simulate(sc, n, seed=1, threads=n_workers)
+                here.append(time.perf_counter() - t0)
+                with _PeakRss() as peak:
+                    t0 = time.perf_counter()
+                    simulate(sc, n, seed=1, threads=n_workers, executor=ex)
+                    there.append(time.perf_counter() - t0)
+                rss.append(peak.mib)
+            base = {"case": sc.name, "draws": n, "threads": n_workers, "inputs": _sampled(sc)}
+            rows.append({**base, "impl": "mcsim", "seconds": statistics.median(here)})
+            rows.append({**base, "impl": f"dask {local}", "seconds": statistics.median(there),
+                         "task_tiles": ex.tiles_per_task(-(-n // TILE)),
+                         "peak_rss_mib": max(rss),
+                         "vs_local": statistics.median(here) / statistics.median(there)})
+        n = 4 * tiles * TILE  # 4 tasks of ``tiles`` tiles, or 4 * tiles tasks of one
+        per_task = []
+        for _ in range(repeats):
+            small, big = (_median_seconds(lambda t=t: simulate(
+                sc, n, seed=1, executor=_with_tiles(ex, t)), 1) for t in (1, tiles))
+            per_task.append((small - big) / (4 * tiles - 4))
+    prog = compile_program(sc, 1)
+    layouts, shifts = _pilot(prog, PILOT_DRAWS, 1)
+    job = Job.build(prog, layouts, shifts, 0, tiles * TILE)
+    part = reduce_part(job, 0, tiles)
+    state = Reductions.empty(len(layouts), job.n_bins, 1)
+    merge = _median_seconds(lambda: state.merge(part), 5)
+    cost = statistics.median(per_task)
+    rows.append({"case": f"a task of {tiles} tiles ({tiles * TILE:,} draws)",
+                 "impl": "dask note", "seconds": cost,
+                 "note": f"marginal cost {1e3 * cost:.1f} ms/task, result "
+                         f"{len(pickle.dumps(part)) / 1e6:.2f} MB, merged in "
+                         f"{1e3 * merge:.1f} ms"})
+    table = pd.DataFrame(rows)
+    table["draws_per_second"] = table["draws"] / table["seconds"]
+    table["ns_per_input_sample_per_core"] = (table["seconds"] * table["threads"] * 1e9
+                                             / (table["draws"] * table["inputs"]))
+    table["vs_numpy_tuned"] = np.nan
+    return table
+
+
+def _first_kernel_call(local: str, sc: Scenario, cache: str | None = None) -> float:
+    """Seconds of the slowest worker's first kernel call on a fresh ``local`` cluster whose
+    workers' numba cache is ``cache`` (default: the usual one)."""
+    from .engine import PILOT_DRAWS
+    from .executors import dask_executor
+
+    before = os.environ.get("NUMBA_CACHE_DIR")
+    if cache is not None:
+        os.environ["NUMBA_CACHE_DIR"] = cache  # the workers inherit it
+    try:
+        with dask_executor(local=local) as ex:
+            simulate(sc, PILOT_DRAWS, seed=1, executor=ex)
+            return max((ex.warm_seconds or {"": math.nan}).values())
+    finally:
+        if before is None:
+            os.environ.pop("NUMBA_CACHE_DIR", None)
+        else:
+            os.environ["NUMBA_CACHE_DIR"] = before
+
+
+def _with_tiles(ex, task_tiles: int):
+    from .executors import DaskExecutor
+
+    out = DaskExecutor(ex.client, task_tiles=task_tiles)
+    out.warm_seconds = ex.warm_seconds
+    return out
+
+
+class _PeakRss:
+    """The peak resident memory of this process while inside (Linux: polled every 10 ms)."""
+
+    def __enter__(self):
+        import threading
+
+        self.mib = math.nan
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+        return self
+
+    def _poll(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        peak = 0
+        while not self.done.is_set():
+            try:
+                with open("/proc/self/statm") as f:
+                    peak = max(peak, int(f.read().split()[1]) * page)
+            except OSError:
+                return
+            self.done.wait(0.01)
+        self.mib = peak / 2**20
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+        return False
 
 
 def run_suite(sizes: tuple[int, ...] = (1_000_000, 10_000_000), repeats: int = 3,

@@ -37,6 +37,18 @@ def _threads(text: str = "parallel threads"):
     return click.option("--threads", type=click.IntRange(min=1), default=None, help=text)
 
 
+def _cluster(command):
+    """``--scheduler`` and ``--dask``: reduce the draws on a Dask cluster (``executors.py``)."""
+    command = click.option(
+        "--dask", "dask", default=None, metavar="local[:N]",
+        help="run the draws on a local Dask cluster of N worker processes (default: one per "
+             "core); the same results as without; needs mcsim[dask]")(command)
+    return click.option(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="run the draws on the Dask cluster of this scheduler (e.g. tcp://host:8786); "
+             "the same results as without; needs mcsim[dask]")(command)
+
+
 _ci = click.option("--ci", type=float, default=90.0, show_default=True, help=CI_HELP)
 _repair = click.option("--repair-correlations", is_flag=True,
                        help="replace an invalid correlation matrix by the nearest valid one")
@@ -84,11 +96,14 @@ def cli() -> None:
 @click.option("--quantiles", "quantiles", default=None, metavar="P,P,...",
               help="also report these quantiles (e.g. 0.001,0.01,0.5,0.99) of every output, "
               "each with its standard error, in quantiles.csv")
+@_cluster
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correlations,
-        no_evidence, sampler, replicates, plot, plot_format, quantiles, quiet) -> None:
+        no_evidence, sampler, replicates, plot, plot_format, quantiles, scheduler, dask,
+        quiet) -> None:
     """Simulate SCENARIO (a file, or a built-in name; default: deepseek) and report."""
     from . import engine, export, reduce, render, sampling
+    from .executors import from_options
     from .quantiles import parse_probabilities
     from .scenario import load_scenario
 
@@ -114,10 +129,11 @@ def run(scenario, draws, seed, ci, out, threads, until, max_draws, repair_correl
     if targets:
         draws = max_draws or MAX_DRAWS_UNTIL
     plan = sampling.plan(sampler, draws, replicates, auto_stop=bool(targets))
-    with _progress_bar(plan.draws, quiet) as progress:
+    with from_options(scheduler, dask) as executor, _progress_bar(plan.draws,
+                                                                   quiet) as progress:
         sim = engine.simulate(sc, draws, seed=seed, threads=threads, progress=progress,
                               stop=stop, sampler=sampler, replicates=replicates,
-                              quantiles=probs)
+                              quantiles=probs, executor=executor)
     engine.require_finite(sim)
     _warn_weights(sim)
     summary, claims = sim.summary(level), sim.claims()
@@ -197,14 +213,17 @@ def check(scenario, repair_correlations) -> None:
 @_threads()
 @_repair
 @_no_evidence
+@_cluster
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, input_names,
-                csv_path, plot_path, threads, repair_correlations, no_evidence, quiet) -> None:
+                csv_path, plot_path, threads, repair_correlations, no_evidence, scheduler, dask,
+                quiet) -> None:
     """Rank SCENARIO's inputs by their influence on one output (tornado), by several methods."""
     from pathlib import Path
 
     from . import engine, export, render
     from . import sensitivity as sens
+    from .executors import from_options
     from .scenario import load_scenario
 
     method_list = None if methods is None else tuple(
@@ -225,9 +244,9 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, input
         check_plot_path(plot_path)  # fail before the run: a bad name or no matplotlib
         export.check_out_dir(Path(plot_path).parent, "--plot")
     seed = engine.new_seed() if seed is None else seed
-    with _progress_bar(draws, quiet) as progress:
+    with from_options(scheduler, dask) as executor, _progress_bar(draws, quiet) as progress:
         tor = sens.tornado(sc, output, draws, seed, method_list, pcts, bins, threads, progress,
-                           inputs)
+                           inputs, executor=executor)
     click.echo(render.tornado_text(tor, render.terminal_width()))
     if csv_path:
         click.echo(f"\nwrote {export.write_csv(tor.to_frame(), csv_path)}")
@@ -259,14 +278,16 @@ def sensitivity(scenario, output, draws, seed, methods, percentiles, bins, input
 @_threads()
 @_repair
 @_no_evidence
+@_cluster
 @click.option("--quiet", "-q", is_flag=True, help="no progress messages")
 def report(scenarios, draws, seed, ci, out, tornado_outputs, tornado_draws, sweeps, replicates,
-           threads, repair_correlations, no_evidence, quiet) -> None:
+           threads, repair_correlations, no_evidence, scheduler, dask, quiet) -> None:
     """One self-contained HTML page for SCENARIO(s) (default: deepseek): settings, tables,
     inputs with priors and sources, distribution charts with the claims, tornados. Several
     scenarios are drawn with the same seed and compared."""
     from . import engine, export
     from . import report as rep
+    from .executors import from_options
     from .plot import require_matplotlib
     from .reduce import check_level
     from .scenario import load_scenario
@@ -283,8 +304,9 @@ def report(scenarios, draws, seed, ci, out, tornado_outputs, tornado_draws, swee
         if not quiet:
             click.echo(f"mcsim report: {message}", err=True)
 
-    result = rep.build_report(loaded, draws, seed, level, tornado_outputs, tornado_draws,
-                              replicates, threads, log, sweeps)
+    with from_options(scheduler, dask) as executor:
+        result = rep.build_report(loaded, draws, seed, level, tornado_outputs, tornado_draws,
+                                  replicates, threads, log, sweeps, executor=executor)
     name = "-vs-".join(sc.name for sc in loaded)
     folder = rep.write_report(result, folder or export.default_out_dir(f"{name}-report"))
     click.echo(f"{' vs '.join(sc.name for sc in loaded)}: seed {seed}, {draws:,} draws")
@@ -311,12 +333,15 @@ def _percentiles(text: str) -> tuple[float, float]:
 @click.option("--no-sweep", is_flag=True, help="skip the 21-point DeepSeek sweep")
 @click.option("--no-process", is_flag=True,
               help="skip the whole-process cold and warm `mcsim run` timings")
+@click.option("--dask", "dask", default=None, metavar="local[:N]",
+              help="instead: the Dask cases only, DeepSeek on N worker processes against N "
+                   "threads here, at each --draws (e.g. --draws 100M,1B --repeats 1)")
 @click.option("--save", "save_dir", type=click.Path(file_okay=False), default=None,
               help="append the results here (default: benchmarks/results if it exists)")
 @click.option("--history", "show_history", is_flag=True,
               help="show the recorded history instead of running")
-def bench(sizes, repeats, numpy_draws, no_numpy, no_families, no_sweep, no_process, save_dir,
-          show_history) -> None:
+def bench(sizes, repeats, numpy_draws, no_numpy, no_families, no_sweep, no_process, dask,
+          save_dir, show_history) -> None:
     """Measure draws per second (mcsim against numpy) and keep the history."""
     from pathlib import Path
 
@@ -329,9 +354,12 @@ def bench(sizes, repeats, numpy_draws, no_numpy, no_families, no_sweep, no_proce
         click.echo(suite.history(folder).to_string(index=False))
         return
     counts = tuple(parse_count(s, "--draws") for s in sizes.split(","))
-    table = suite.run_suite(counts, repeats, None if no_numpy else numpy_draws,
-                            not no_families, not no_process,
-                            process_draws=f"{max(counts):d}", sweeps=not no_sweep)
+    if dask:
+        table = suite.time_dask(dask, counts, repeats)
+    else:
+        table = suite.run_suite(counts, repeats, None if no_numpy else numpy_draws,
+                                not no_families, not no_process,
+                                process_draws=f"{max(counts):d}", sweeps=not no_sweep)
     click.echo(bench_text(table, terminal_width()))
     if save_dir or folder.is_dir():
         click.echo(f"\nappended to {suite.append_history(suite.record(table), folder)}")
@@ -363,13 +391,15 @@ def bench(sizes, repeats, numpy_draws, no_numpy, no_families, no_sweep, no_proce
 @_threads()
 @_repair
 @_no_evidence
+@_cluster
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def sweep(scenario, set_axes, scale_axes, outputs, claim, draws, seed, ci, out, no_plot, force,
-          threads, repair_correlations, no_evidence, quiet) -> None:
+          threads, repair_correlations, no_evidence, scheduler, dask, quiet) -> None:
     """Run SCENARIO at each value of one or two inputs, with common random numbers: every
     point has the same seed, and every other input the same draws."""
     from . import engine, export, render
     from . import sweep as sw
+    from .executors import from_options
     from .reduce import check_level
     from .scenario import load_scenario
 
@@ -391,9 +421,11 @@ def sweep(scenario, set_axes, scale_axes, outputs, claim, draws, seed, ci, out, 
     def warn(message: str) -> None:
         click.echo(message, err=True)
 
-    with _progress_bar(sw.grid_size(axes), quiet) as progress:
+    with from_options(scheduler, dask) as executor, _progress_bar(sw.grid_size(axes),
+                                                                   quiet) as progress:
         result = sw.sweep(sc, axes, output=outputs or None, draws=draws, seed=seed, ci=level,
-                          threads=threads, force=force, warn=warn, progress=progress)
+                          threads=threads, force=force, warn=warn, progress=progress,
+                          executor=executor)
     files: dict[str, str | bytes] = {"sweep.csv": result.to_frame().to_csv(index=False)}
     if not no_plot:
         from .plot import figure_bytes, sweep_figure
@@ -430,24 +462,27 @@ def sweep(scenario, set_axes, scale_axes, outputs, claim, draws, seed, ci, out, 
 @_threads()
 @_repair
 @_no_evidence
+@_cluster
 def solve(scenario, claim, inputs, percentile, exceed, bracket, scale, draws, seed, csv_path,
-          threads, repair_correlations, no_evidence) -> None:
+          threads, repair_correlations, no_evidence, scheduler, dask) -> None:
     """Find the value of an input at which a claim of SCENARIO sits at a percentile of its
     output (default: the median), on common-random-number simulations."""
     from pathlib import Path
 
     from . import engine, export, render
     from . import sweep as sw
+    from .executors import from_options
     from .scenario import load_scenario
 
     sc = load_scenario(scenario, repair=repair_correlations, evidence=not no_evidence)
     if csv_path:
         export.check_out_dir(Path(csv_path).parent, "--csv")
     seed = engine.new_seed() if seed is None else seed
-    result = sw.solve(sc, claim, inputs, percentile=percentile, exceed=exceed,
-                      how="scale" if scale else "set",
-                      bracket=sw.parse_range(bracket) if bracket else None, draws=draws,
-                      seed=seed, threads=threads)
+    with from_options(scheduler, dask) as executor:
+        result = sw.solve(sc, claim, inputs, percentile=percentile, exceed=exceed,
+                          how="scale" if scale else "set",
+                          bracket=sw.parse_range(bracket) if bracket else None, draws=draws,
+                          seed=seed, threads=threads, executor=executor)
     claimed = sc.output(result.output)
     click.echo(f"{render.scenario_label(sc)}: seed {seed}; {result.claim} "
                f"({result.output} = {result.claimed:g} {claimed.unit}) at {result.goal}:")

@@ -23,6 +23,7 @@ import pandas as pd
 
 from .engine import Simulation, simulate
 from .errors import McsimError
+from .executors import Executor
 from .reduce import quantile_se
 
 REPLICATES = 20
@@ -87,10 +88,12 @@ def replicate_size(draws: int, replicates: int) -> int:
 
 def compare_medians(sims: Sequence[Simulation], replicates: int = REPLICATES,
                     replicate_draws: int | None = None, threads: int | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> Comparison:
+                    progress: Callable[[int, int], None] | None = None, *,
+                    executor: Executor | None = None) -> Comparison:
     """The median of every common output in each scenario minus the first's, with its
     Monte Carlo standard error under common random numbers (see the module docstring), the
-    naive independent-runs error beside it, and the correlation of the paired medians."""
+    naive independent-runs error beside it, and the correlation of the paired medians.
+    ``executor`` (``executors.py``) runs the sub-runs' draws."""
     if len(sims) < 2:
         raise McsimError("a comparison needs at least two scenarios")
     draws, seed = sims[0].draws, sims[0].seed
@@ -104,7 +107,7 @@ def compare_medians(sims: Sequence[Simulation], replicates: int = REPLICATES,
     medians = np.empty((replicates, len(sims), len(outputs)))
     for r, rseed in enumerate(replicate_seeds(seed, replicates)):
         for k, sim in enumerate(sims):
-            sub = simulate(sim.scenario, n, seed=rseed, threads=threads)
+            sub = simulate(sim.scenario, n, seed=rseed, threads=threads, executor=executor)
             medians[r, k] = [sub.outputs[o].histogram.quantile(0.5)[0][0] for o in outputs]
             if progress is not None:
                 progress(r * len(sims) + k + 1, replicates * len(sims))

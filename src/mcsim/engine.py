@@ -24,6 +24,18 @@ from . import _kernels as K
 from . import sampling
 from .errors import McsimError
 from .evidence import WeightSummary, check_pilot, explain_zero, weight_units
+from .executors import (
+    Executor,
+    Job,
+    Progress,
+    Reductions,
+    WeightedReductions,
+    bin_offsets,
+    choose,
+    local_batch,
+    no_weights,
+    weighted_layout,
+)
 from .histogram import Histogram, Layout
 from .program import Program, compile_program, prune
 from .scenario import Scenario
@@ -34,8 +46,6 @@ from .units import check_draws
 # are stored (8 bytes per output per draw) and its time is a fixed cost of every run.
 PILOT_DRAWS = K.TILE // 4
 _SHIFT_DRAWS = 4096  # pilot draws whose median shifts an output's sums of squares
-_NO_STORE = np.empty((0, 0))  # reduce_tiles reduces (a store with columns: pilot mode)
-Progress = Callable[[int, int], None]  # (draws done, draws in total)
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ class Simulation:
     # ``weights`` summarises the weights (effective sample size)
     prior: dict[str, OutputStats] | None = field(default=None, repr=False)
     weights: WeightSummary | None = None
+    executor: str = "local"  # where the draws were reduced: ``Executor.describe``
 
     def __repr__(self) -> str:
         return (f"<Simulation of {self.scenario.name!r}: {self.draws:,} draws, seed {self.seed}, "
@@ -318,7 +329,8 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
              progress: Progress | None = None,
              stop: Callable[[Simulation], bool] | None = None,
              sampler: str = "mc", replicates: int | None = None,
-             program: Program | None = None, quantiles=()) -> Simulation:
+             program: Program | None = None, quantiles=(), *,
+             executor: Executor | None = None, client=None) -> Simulation:
     """Draw ``draws`` scenarios and reduce every output as they stream past.
 
     ``batch_tiles`` (tiles of 65,536 draws per kernel call) sets how often ``progress`` is
@@ -335,6 +347,11 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
     changes only its constants from point to point).
     ``quantiles`` are probabilities whose quantiles ``Simulation.quantile_table`` reports
     (each with its standard error) beside the summary's median and interval.
+
+    The draws are reduced by ``executor`` (``executors.py``; default: this machine's
+    ``threads``), or on the Dask cluster of ``client`` (a ``distributed.Client``); the pilot
+    runs here. Either gives the same result, bit for bit. With a cluster and ``stop``,
+    ``batch_tiles`` defaults to the local run's batch, so ``stop`` sees the same batches.
     """
     from .quantiles import check_probabilities
 
@@ -344,6 +361,7 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise McsimError(f"seed: must be a whole number >= 0 (got {seed!r})")
     design = sampling.plan(sampler, draws, replicates, auto_stop=stop is not None)
+    runner = choose(executor, client)
     t0 = time.perf_counter()
     prog = _with_design(program or compile_program(scenario, int(seed)), design, int(seed),
                         scenario)
@@ -352,14 +370,16 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
         layouts, shifts = _pilot(prog, min(design.draws, PILOT_DRAWS), n_threads, scenario)
         if design.replicated:
             state, reps = _replicates(prog, layouts, shifts, design, n_threads, batch_tiles,
-                                      progress, scenario)
+                                      progress, scenario, runner)
             done, reason = design.draws, "draws"
         else:
             reps = ()
             done, reason = draws, "draws"
             state = _new_state(layouts, n_threads, weighted=prog.weight_reg >= 0)
-            for done in _stream(prog, layouts, shifts, 0, draws, state, n_threads, batch_tiles,
-                                progress, draws):
+            if stop is not None and batch_tiles is None:
+                batch_tiles = local_batch(n_threads)  # stop= sees the batches a local run has
+            job = Job.build(prog, layouts, shifts, 0, draws)
+            for done in runner.stream(job, state, n_threads, batch_tiles, progress, draws):
                 if stop is None:
                     continue
                 partial = _result(scenario, done, seed, n_threads, 0.0, 0.0,
@@ -374,7 +394,7 @@ def simulate(scenario: Scenario, draws: int, seed: int | None = None,
     sim = replace(_result(scenario, done, seed, n_threads, wall, kernel_seconds,
                           _reduced(scenario, layouts, shifts, state, done), reason, design,
                           reps),
-                  quantiles=quantiles, program=prog)
+                  quantiles=quantiles, program=prog, executor=runner.describe())
     _require_weight(sim, prog)
     return sim
 
@@ -399,7 +419,7 @@ def require_finite(sim: Simulation) -> None:
 
 def _replicates(prog: Program, layouts: list[Layout], shifts: np.ndarray,
                 design: sampling.Plan, n_threads: int, batch_tiles: int | None,
-                progress: Progress | None, scenario: Scenario):
+                progress: Progress | None, scenario: Scenario, runner: Executor):
     """Run each replicate into fresh reductions, keep them, and pool them in replicate order."""
     weighted = prog.weight_reg >= 0
     pooled = _new_state(layouts, n_threads, weighted)
@@ -407,11 +427,11 @@ def _replicates(prog: Program, layouts: list[Layout], shifts: np.ndarray,
     m = design.replicate_draws
     for r in range(design.replicates):
         state = _new_state(layouts, n_threads, weighted)
-        for _ in _stream(prog, layouts, shifts, r * m, (r + 1) * m, state, n_threads,
-                         batch_tiles, progress, design.draws):
+        job = Job.build(prog, layouts, shifts, r * m, (r + 1) * m)
+        for _ in runner.stream(job, state, n_threads, batch_tiles, progress, design.draws):
             pass
         reps.append(_reduced(scenario, layouts, shifts, state, m)[0])
-        _pool(pooled, state)
+        pooled.pool(state)
     return pooled, tuple(reps)
 
 
@@ -419,7 +439,7 @@ _Reduced = tuple[dict[str, OutputStats], dict[str, OutputStats] | None, WeightSu
 
 
 def _reduced(scenario: Scenario, layouts: list[Layout], shifts: np.ndarray,
-             state: _Reductions, draws: int) -> _Reduced:
+             state: Reductions, draws: int) -> _Reduced:
     """The outputs' stats (the posterior, under evidence), the prior's (under evidence) and
     the weights' summary (under evidence)."""
     prior = _outputs(scenario, layouts, shifts, state)
@@ -443,7 +463,7 @@ def _result(scenario: Scenario, draws: int, seed: int, n_threads: int, wall: flo
 
 
 def _outputs(scenario: Scenario, layouts: list[Layout], shifts: np.ndarray,
-             state: _Reductions) -> dict[str, OutputStats]:
+             state: Reductions) -> dict[str, OutputStats]:
     """Each output's ``OutputStats`` from running reductions (copied, so streaming may go on)."""
     merged = state.histogram_counts()
     offsets = np.cumsum([0] + [lay.n_bins for lay in layouts])
@@ -466,14 +486,14 @@ def _outputs(scenario: Scenario, layouts: list[Layout], shifts: np.ndarray,
 
 
 def _weighted_outputs(scenario: Scenario, layouts: list[Layout], shifts: np.ndarray,
-                      w: _WeightedReductions, state: _Reductions,
+                      w: WeightedReductions, state: Reductions,
                       prior: dict[str, OutputStats]) -> dict[str, OutputStats]:
     """Each output's posterior ``OutputStats`` from the weighted reductions: weighted mean,
     standard deviation (with the reliability-weights correction, which is n/(n-1) for equal
     weights), histogram of weights, and Kish's effective sample size of its finite draws."""
     merged = w.histogram_weights()
     coarse = [weighted_layout(lay) for lay in layouts]
-    offsets = _offsets(coarse)
+    offsets = bin_offsets(coarse)
     outputs = {}
     for o, out in enumerate(scenario.outputs):
         n, sw, swd, swd2, sw2, lo, hi = (float(x) for x in w.totals[o])
@@ -510,19 +530,8 @@ def _pilot_values(prog: Program, n: int, n_threads: int, begin: int = 0) -> np.n
                    begin, begin + n, 0, -(-n // K.TILE),
                    np.zeros((n_threads, 1), dtype=np.int32),
                    np.zeros((n_out, K.N_STATS)), np.zeros((n_threads, n_out), dtype=np.int64),
-                   store, n_threads, *_weight_args(prog, None, n_threads, []))
+                   store, n_threads, *no_weights(n_threads))
     return store
-
-
-def _weight_args(prog: Program, w: _WeightedReductions | None, n_threads: int,
-                 layouts: list[Layout]) -> tuple:
-    """``reduce_tiles``'s evidence arguments: the weight register and the weighted
-    reductions, or -1 and empty arrays (lanes of no bins)."""
-    if w is None:
-        return (-1, np.zeros((n_threads, 0), dtype=np.int64), np.zeros(0, dtype=np.int64),
-                np.zeros((0, K.N_WSTATS)), np.zeros(K.N_WRUN))
-    return (prog.weight_reg, w.lanes, _offsets([weighted_layout(lay) for lay in layouts]),
-            w.totals, w.run)
 
 
 def _pilot(prog: Program, pilot: int, n_threads: int,
@@ -565,147 +574,8 @@ def _require_weight(sim: Simulation, prog: Program) -> None:
                      f"draws): {explain_zero(sim.scenario.evidence, quantity, weight)}")
 
 
-@dataclass
-class _Reductions:
-    """Running reductions of a run. The kernel counts into per-lane int32 histograms (half
-    the cache footprint of int64: a DeepSeek run is ~4% faster), which are flushed into the
-    int64 ``counts`` before any lane could overflow; ``totals`` holds count, shifted sum,
-    shifted sum of squares, min and max per output; ``nonfinite`` is per lane and output."""
-
-    lanes: np.ndarray  # int32 [lane, bin]
-    counts: np.ndarray  # int64 [bin]
-    totals: np.ndarray  # float64 [output, N_STATS]
-    nonfinite: np.ndarray  # int64 [lane, output]
-    pending: int = 0  # draws counted in ``lanes`` since they were last flushed
-    weighted: _WeightedReductions | None = None  # under evidence
-
-    def flush(self) -> None:
-        self.counts += self.lanes.sum(axis=0, dtype=np.int64)
-        self.lanes[:] = 0
-        self.pending = 0
-
-    def histogram_counts(self) -> np.ndarray:
-        return self.counts + self.lanes.sum(axis=0, dtype=np.int64)
-
-
-@dataclass
-class _WeightedReductions:
-    """The weighted half of a run's reductions. Histogram counts are whole weight units
-    (2**-WEIGHT_BITS), in each output's layout coarsened by ``COARSEN`` bits
-    (``weighted_layout``), in per-lane int64 ``lanes``, flushed into a 124-bit sum held as
-    ``high * 2**62 + low``: integer sums are exact, so the result does not depend on threads,
-    batching or flushing. ``totals`` holds ``N_WSTATS`` per output, ``run`` ``N_WRUN``."""
-
-    lanes: np.ndarray  # int64 [lane, bin]
-    high: np.ndarray  # int64 [bin]
-    low: np.ndarray  # int64 [bin], below 2**62
-    totals: np.ndarray  # float64 [output, N_WSTATS]
-    run: np.ndarray  # float64 [N_WRUN]
-    pending: int = 0  # draws a lane may have counted since the last flush
-
-    def flush(self) -> None:
-        for lane in self.lanes:  # each lane below 2**61: low + lane stays below 2**63
-            self.low += lane
-            self.high += self.low >> 62
-            self.low &= _LOW_MASK
-        self.lanes[:] = 0
-        self.pending = 0
-
-    def histogram_weights(self) -> np.ndarray:
-        """Each bin's sum of weights (after a flush: exact up to one rounding)."""
-        self.flush()
-        return (self.high.astype(float) * 2.0**(62 - K.WEIGHT_BITS)
-                + self.low.astype(float) * 2.0**-K.WEIGHT_BITS)
-
-    def pool(self, other: _WeightedReductions) -> None:
-        other.flush()
-        self.flush()
-        self.low += other.low
-        self.high += other.high + (self.low >> 62)
-        self.low &= _LOW_MASK
-        self.totals[:, :5] += other.totals[:, :5]
-        self.totals[:, 5] = np.minimum(self.totals[:, 5], other.totals[:, 5])
-        self.totals[:, 6] = np.maximum(self.totals[:, 6], other.totals[:, 6])
-        self.run += other.run
-
-
-_LANE_LIMIT = 2**31 - 1  # draws a lane's int32 counts can take without overflow
-_LOW_MASK = np.int64(2**62 - 1)
-_WEIGHT_LANE_LIMIT = 2**(61 - K.WEIGHT_BITS)  # draws a lane's weight units stay below 2**61 for
-
-
-def weighted_layout(layout: Layout) -> Layout:
-    """The layout of an output's weighted histogram: its own, ``COARSEN`` bits coarser."""
-    return replace(layout, sub_bits=layout.sub_bits - K.COARSEN)
-
-
-def _offsets(layouts: list[Layout]) -> np.ndarray:
-    """Where each output's bins start in the histogram lanes (one past the end, last)."""
-    return np.cumsum([0] + [lay.n_bins for lay in layouts]).astype(np.int64)
-
-
-def _new_state(layouts: list[Layout], n_threads: int, weighted: bool = False) -> _Reductions:
+def _new_state(layouts: list[Layout], n_threads: int, weighted: bool = False) -> Reductions:
     """Empty running reductions for outputs with these histogram layouts (with the weighted
     ones too, under evidence)."""
-    n_bins = int(sum(lay.n_bins for lay in layouts))
-    totals = np.zeros((len(layouts), K.N_STATS))
-    totals[:, 3] = np.inf
-    totals[:, 4] = -np.inf
-    extra = None
-    if weighted:
-        w_totals = np.zeros((len(layouts), K.N_WSTATS))
-        w_totals[:, 5] = np.inf
-        w_totals[:, 6] = -np.inf
-        w_bins = int(_offsets([weighted_layout(lay) for lay in layouts])[-1])
-        extra = _WeightedReductions(
-            lanes=np.zeros((n_threads, w_bins), dtype=np.int64),
-            high=np.zeros(w_bins, dtype=np.int64), low=np.zeros(w_bins, dtype=np.int64),
-            totals=w_totals, run=np.zeros(K.N_WRUN))
-    return _Reductions(lanes=np.zeros((n_threads, n_bins), dtype=np.int32),
-                       counts=np.zeros(n_bins, dtype=np.int64), totals=totals,
-                       nonfinite=np.zeros((n_threads, len(layouts)), dtype=np.int64),
-                       weighted=extra)
-
-
-def _pool(into: _Reductions, state: _Reductions) -> None:
-    """Add the reductions ``state`` to ``into`` (in place)."""
-    into.counts += state.histogram_counts()
-    into.totals[:, :3] += state.totals[:, :3]
-    into.totals[:, 3] = np.minimum(into.totals[:, 3], state.totals[:, 3])
-    into.totals[:, 4] = np.maximum(into.totals[:, 4], state.totals[:, 4])
-    into.nonfinite[0] += state.nonfinite.sum(axis=0)
-    if into.weighted is not None and state.weighted is not None:
-        into.weighted.pool(state.weighted)
-
-
-def _stream(prog: Program, layouts: list[Layout], shifts: np.ndarray, begin: int, end: int,
-            state: _Reductions, n_threads: int, batch_tiles: int | None,
-            progress: Progress | None, total: int):
-    """Fold draws ``begin .. end-1`` into ``state`` in batches of tiles; after each batch,
-    yield the number of draws done (``total`` is the whole run's, for ``progress``)."""
-    n_out = len(layouts)
-    sizes = np.array([lay.n_bins for lay in layouts], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    layout_rows = np.array([lay.as_row() for lay in layouts], dtype=np.int64).reshape(n_out, 4)
-    n_tiles = -(-(end - begin) // K.TILE)
-    batch = batch_tiles or max(1, 8 * n_threads)
-    sub_bits = layouts[0].sub_bits if layouts else 10
-    for tile0 in range(0, n_tiles, batch):
-        count = min(batch, n_tiles - tile0)
-        done = min(begin + (tile0 + count) * K.TILE, end)
-        batch_draws = done - (begin + tile0 * K.TILE)
-        if state.pending + batch_draws > _LANE_LIMIT:
-            state.flush()
-        w = state.weighted
-        if w is not None:
-            lane_draws = -(-count // n_threads) * K.TILE
-            if w.pending + lane_draws > _WEIGHT_LANE_LIMIT:
-                w.flush()
-            w.pending += lane_draws
-        K.reduce_tiles(*prog.kernel_args, prog.out_regs, shifts, layout_rows, offsets, sub_bits,
-                       begin, end, tile0, count, state.lanes, state.totals, state.nonfinite,
-                       _NO_STORE, n_threads, *_weight_args(prog, w, n_threads, layouts))
-        state.pending += batch_draws
-        if progress is not None:
-            progress(done, total)
-        yield done
+    w_bins = int(bin_offsets([weighted_layout(lay) for lay in layouts])[-1]) if weighted else 0
+    return Reductions.empty(len(layouts), int(bin_offsets(layouts)[-1]), n_threads, w_bins)

@@ -127,7 +127,7 @@ def manifest(sim: Simulation, ci: float) -> dict:
         "errors": ("spread of independent replicates" if sim.replicates
                    else "iid Monte Carlo formulas"),
         "evidence": _evidence_record(sim),
-        "threads": sim.threads,
+        "threads": sim.threads, "executor": sim.executor,
         "wall_seconds": round(sim.wall_seconds, 4),
         "kernel_seconds": round(sim.kernel_seconds, 4),
         "draws_per_second": round(sim.draws_per_second),

@@ -117,8 +117,9 @@ def run_header(sim: Simulation, width: int | None = None) -> str:
     if sim.replicates:
         design = (f" ({sim.sampler}: {len(sim.replicates)} replicates of "
                   f"{sim.draws // len(sim.replicates):,}; errors from their spread)")
-    how = (f"{scenario_label(s)}: seed {sim.seed}, {sim.draws:,} draws{design}, "
-           f"{sim.threads} thread{'s' if sim.threads != 1 else ''}, "
+    where = (f"{sim.threads} thread{'s' if sim.threads != 1 else ''}"
+             if sim.executor == "local" else f"on {sim.executor}")
+    how = (f"{scenario_label(s)}: seed {sim.seed}, {sim.draws:,} draws{design}, {where}, "
            f"{sim.wall_seconds:.2f} s ({format_rate(sim.draws_per_second)} draws/s{kernels})")
     lines = [_wrap(s.title, width), _wrap(how, width)]
     if sim.weights is not None:
@@ -269,14 +270,21 @@ def bench_text(table: pd.DataFrame, width: int | None = None) -> str:
             rows.append([r.case, "", "", f"{r.seconds:.2f}", "", "", "",
                          f"{r.peak_rss_mib:.0f}"])
             continue
+        if r.impl == "dask note":
+            rows.append([f"{r.case}: {r.note}", "", "", "", "", "", "", ""])
+            continue
         ratio = "" if pd.isna(r.vs_numpy_tuned) else f"{r.vs_numpy_tuned:.1f}x"
         case = f"{r.case} ({r.impl})"
+        if r.impl.startswith("dask "):
+            case = (f"{r.case} ({r.impl}, {int(r.task_tiles)} tiles/task, "
+                    f"{r.vs_local:.2f}x local speed)")
         if r.impl == "sweep":
             case = (f"{r.case}: {r.points_per_second:.2f} points/s, fixed "
                     f"{1e3 * r.fixed_seconds_per_point:.0f} ms/point")
         rows.append([case, f"{int(r.draws):,}", str(int(r.threads)),
                      f"{r.seconds:.3f}", f"{r.draws_per_second / 1e6:.3g}",
-                     f"{r.ns_per_input_sample_per_core:.1f}", ratio, ""])
+                     f"{r.ns_per_input_sample_per_core:.1f}", ratio,
+                     f"{r.peak_rss_mib:.0f}" if r.impl.startswith("dask ") else ""])
     return _table(["case", "draws", "threads", "seconds", "Mdraws/s", "ns/input-sample/core",
                    "vs numpy tuned", "peak RSS MiB"], rows, {1, 2, 3, 4, 5, 6, 7}, width)
 

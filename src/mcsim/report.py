@@ -31,6 +31,7 @@ from .compare import REPLICATES, Comparison, common_outputs, compare_medians
 from .distributions import Distribution
 from .engine import Simulation, require_finite, simulate
 from .errors import McsimError
+from .executors import Executor
 from .export import manifest, write_folder
 from .reduce import check_level
 from .render import summary_notes
@@ -105,10 +106,13 @@ def build_report(scenarios: Sequence[Scenario], draws: int, seed: int, ci: float
                  tornado_draws: int = TORNADO_DRAWS, replicates: int = REPLICATES,
                  threads: int | None = None,
                  log: Callable[[str], None] | None = None,
-                 sweeps: Sequence[str] = ()) -> Report:
+                 sweeps: Sequence[str] = (), *, executor: Executor | None = None) -> Report:
     """Simulate every scenario with ``seed``, compare them, rank their inputs, draw the
     charts and lay it all out on one page. Each of ``sweeps`` (``NAME=VALUES``, as
-    ``mcsim sweep --set``) adds a sweep of the first scenario, ``tornado_draws`` per point."""
+    ``mcsim sweep --set``) adds a sweep of the first scenario, ``tornado_draws`` per point.
+
+    ``executor`` (``executors.py``) runs the scenarios' draws, the paired sub-runs, the
+    tornados' first passes and the sweeps' points; the tornados' other passes run here."""
     say = log or (lambda message: None)
     level = check_level(ci)
     chosen = list(tornado_outputs) if tornado_outputs else headline_outputs(scenarios)[
@@ -122,23 +126,23 @@ def build_report(scenarios: Sequence[Scenario], draws: int, seed: int, ci: float
     sims = []
     for sc in scenarios:
         say(f"simulating {sc.name}: {draws:,} draws, seed {seed}")
-        sims.append(simulate(sc, draws, seed=seed, threads=threads))
+        sims.append(simulate(sc, draws, seed=seed, threads=threads, executor=executor))
         require_finite(sims[-1])
     comparison = None
     if len(sims) > 1:
         say(f"comparing medians: {replicates} paired sub-runs per scenario")
-        comparison = compare_medians(sims, replicates, threads=threads)
+        comparison = compare_medians(sims, replicates, threads=threads, executor=executor)
     n_tornado = min(tornado_draws, draws)
     tornados: list[tuple[str, list[Tornado | str]]] = []
     for name in chosen:
         say(f"tornado of {name}: {n_tornado:,} draws")
-        tornados.append((name, [_tornado(sc, name, n_tornado, seed, threads)
+        tornados.append((name, [_tornado(sc, name, n_tornado, seed, threads, executor)
                                 for sc in scenarios]))
     swept = []
     for axis in axes:
         say(f"sweep of {axis.input}: {len(axis.values)} points of {n_tornado:,} draws")
         sw = sweep(scenarios[0], [axis], draws=n_tornado, seed=seed, ci=level,
-                   threads=threads)
+                   threads=threads, executor=executor)
         swept.append((sw, plot.figure_bytes(plot.sweep_figure(sw), "png", tight=True)))
     say("drawing the charts")
     outputs = common_outputs(sims)
@@ -171,11 +175,11 @@ def write_report(report: Report, out_dir: str | Path) -> Path:
     return write_folder(Path(out_dir), report.files())
 
 
-def _tornado(sc: Scenario, output: str, draws: int, seed: int,
-             threads: int | None) -> Tornado | str:
+def _tornado(sc: Scenario, output: str, draws: int, seed: int, threads: int | None,
+             executor: Executor | None) -> Tornado | str:
     """The tornado, or why there is none (e.g. nothing uncertain to rank)."""
     try:
-        return tornado(sc, output, draws, seed, threads=threads)
+        return tornado(sc, output, draws, seed, threads=threads, executor=executor)
     except McsimError as err:
         return str(err)
 

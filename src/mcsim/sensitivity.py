@@ -46,6 +46,7 @@ from . import _kernels as K
 from ._codes import BLOCK
 from .engine import Progress, evaluate_at, new_seed, simulate, using_threads
 from .errors import McsimError, did_you_mean
+from .executors import Executor
 from .histogram import Histogram
 from .program import compile_program, stream_key
 from .scenario import Scenario
@@ -146,12 +147,17 @@ def methods_for(scenario: Scenario, methods: tuple[str, ...] | None) -> tuple[st
 def tornado(scenario: Scenario, output: str, draws: int, seed: int | None,
             methods: tuple[str, ...] | None = None,
             percentiles: tuple[float, float] = (10, 90), bins: int = 10, threads: int | None = None,
-            progress: Progress | None = None, inputs: tuple[str, ...] | None = None) -> Tornado:
+            progress: Progress | None = None, inputs: tuple[str, ...] | None = None, *,
+            executor: Executor | None = None) -> Tornado:
     """Rank the inputs of ``scenario`` (or only ``inputs``) by their influence on ``output``.
 
     The methods but ``st`` cost two passes of ``draws``; ``st`` adds (d + 2) more, for the
     d inputs ranked. Under evidence every statistic is of the posterior (the draws weighted by
     the evidence); ``methods`` defaults to those that have a weighted form (``methods_for``).
+    ``executor`` (``executors.py``) runs the first pass (the moments and histogram of
+    ``output``); the other passes run on this machine's ``threads``: their kernels keep
+    per-tile sums of every input's bins, which would make a task's result hundreds of
+    kilobytes per tile.
     """
     methods = methods_for(scenario, methods)
     check_settings(methods, percentiles, bins)
@@ -160,7 +166,7 @@ def tornado(scenario: Scenario, output: str, draws: int, seed: int | None,
     single = scenario.only(output)
     inputs = uncertain_inputs(scenario, inputs)
     passes = 2 + (len(inputs) + 2 if "st" in methods else 0)
-    first = simulate(single, draws, seed=seed, threads=threads,
+    first = simulate(single, draws, seed=seed, threads=threads, executor=executor,
                      progress=None if progress is None else lambda d, n: progress(d, passes * n))
     stats = first.outputs[output]
     if stats.count < 2:

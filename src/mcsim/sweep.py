@@ -24,6 +24,7 @@ import pandas as pd
 from . import engine
 from .distributions import Distribution, constant
 from .errors import McsimError, did_you_mean
+from .executors import Executor
 from .formula import Formula, Name, Node, Op
 from .program import Program, compile_program
 from .reduce import audit_claims, check_level, quantile_se, summarize
@@ -285,13 +286,15 @@ def sweep(scenario: Scenario, set: Sequence[Axis | str] = (), scale: Sequence[Ax
           output: str | Sequence[str] | None = None, draws: int = 1_000_000,
           seed: int | None = None, ci: float = 0.90, threads: int | None = None,
           force: bool = False, warn: Warn | None = None,
-          progress: Callable[[int, int], None] | None = None) -> Sweep:
+          progress: Callable[[int, int], None] | None = None, *,
+          executor: Executor | None = None) -> Sweep:
     """Run ``scenario`` at every point of the grid of ``set`` and ``scale`` axes (``Axis`` or
     ``"NAME=VALUES"`` text), each point with ``draws`` draws and the same ``seed``.
 
     ``output`` names the outputs to report (default: ``moved_outputs``). A grid
     over ``MAX_POINTS`` points needs ``force``. ``progress(points done, points)`` is called
-    after each point.
+    after each point. ``executor`` (``executors.py``) runs each point's draws; the points run
+    one after another.
     """
     axes = tuple(a if isinstance(a, Axis) else parse_axis(a, how)
                  for how, group in (("set", set), ("scale", scale)) for a in group)
@@ -319,7 +322,7 @@ def sweep(scenario: Scenario, set: Sequence[Axis | str] = (), scale: Sequence[Ax
     lowered = Lowered.build(base, axes, int(seed))
     for values in product(*(a.values for a in axes)):
         sim = engine.simulate(base, draws, seed=seed, threads=threads,
-                              program=lowered.at(values))
+                              program=lowered.at(values), executor=executor)
         points.append(Point(tuple((a.input, a.how, v) for a, v in zip(axes, values,
                                                                         strict=True)),
                             summarize(sim, level), audit_claims(sim), sim.wall_seconds))
@@ -464,7 +467,8 @@ def _widen(lo: float, hi: float, how: str, floor: float) -> tuple[float, float]:
 def solve(scenario: Scenario, claim: str, vary: str | Sequence[str],
           percentile: float | None = None, exceed: float | None = None, how: str = "set",
           bracket: tuple[float, float] | None = None, draws: int = 1_000_000,
-          seed: int | None = None, threads: int | None = None) -> BreakEven:
+          seed: int | None = None, threads: int | None = None, *,
+          executor: Executor | None = None) -> BreakEven:
     """For each input of ``vary`` on its own, the value at which ``claim`` sits at
     ``percentile`` of its output (default 50, the median), or at which the output exceeds
     the claimed value with probability ``exceed``.
@@ -498,15 +502,15 @@ def solve(scenario: Scenario, claim: str, vary: str | Sequence[str],
                    claims=(found,))
     seed = engine.new_seed() if seed is None else int(seed)
     t0, c0 = time.perf_counter(), time.process_time()
-    roots = tuple(_solve_one(base, found, name, how, q, target, bracket, draws, seed, threads)
-                  for name in inputs)
+    roots = tuple(_solve_one(base, found, name, how, q, target, bracket, draws, seed, threads,
+                             executor) for name in inputs)
     return BreakEven(scenario, found.name, found.output, found.value, target, level, draws,
                      seed, roots, time.perf_counter() - t0, time.process_time() - c0)
 
 
 def _solve_one(base: Scenario, claim: Claim, name: str, how: str, q: float, target: str,
                bracket: tuple[float, float] | None, draws: int, seed: int,
-               threads: int | None) -> Root:
+               threads: int | None, executor: Executor | None) -> Root:
     from scipy.optimize import brentq
 
     given = bracket
@@ -522,7 +526,7 @@ def _solve_one(base: Scenario, claim: Claim, name: str, how: str, q: float, targ
     def run(x: float) -> engine.Simulation:
         if x not in runs:
             runs[x] = engine.simulate(base, draws, seed=seed, threads=threads,
-                                      program=lowered.at([x]))
+                                      program=lowered.at([x]), executor=executor)
         return runs[x]
 
     def gap(x: float) -> float:
