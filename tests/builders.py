@@ -13,7 +13,7 @@ from mcsim.scenario import scenario_from_dict
 
 
 def make_scenario(inputs: dict, outputs: dict, derived: dict | None = None,
-                  claims: dict | None = None):
+                  claims: dict | None = None, evidence: list | None = None):
     """A scenario from plain dicts; inputs get a unit and a source when they lack one."""
     data = {
         "schema": 1,
@@ -25,6 +25,8 @@ def make_scenario(inputs: dict, outputs: dict, derived: dict | None = None,
         data["derived"] = derived
     if claims:
         data["claims"] = claims
+    if evidence:
+        data["evidence"] = evidence
     return scenario_from_dict(data)
 
 

@@ -47,12 +47,20 @@ def _env() -> dict:
 
 def _assert_same(run, ref) -> None:
     pd.testing.assert_frame_equal(run.summary(0.9), ref.summary(0.9), check_exact=True)
-    for name, st in ref.outputs.items():
-        got = run.outputs[name]
+    assert run.weights == ref.weights
+    _assert_same_stats(run.outputs, ref.outputs)
+    if ref.prior is not None:
+        _assert_same_stats(run.prior, ref.prior)
+
+
+def _assert_same_stats(outputs, reference) -> None:
+    for name, st in reference.items():
+        got = outputs[name]
         assert (got.count, got.nonfinite, got.minimum, got.maximum) == (
             st.count, st.nonfinite, st.minimum, st.maximum)
         assert got.mean == st.mean or (np.isnan(got.mean) and np.isnan(st.mean))
         assert got.std == st.std or (np.isnan(got.std) and np.isnan(st.std))
+        assert got.ess == st.ess
         np.testing.assert_array_equal(got.histogram.counts, st.histogram.counts)
 
 
@@ -140,6 +148,19 @@ def test_replicated_designs_and_stop_are_the_same_on_a_cluster(two_workers, mixe
     run = simulate(mixed, 40 * TILE, seed=4, threads=2, stop=stop, client=two_workers)
     assert seen == local_seen and run.stopped == local.stopped == "converged"
     _assert_same(run, local)
+
+
+@pytest.mark.parametrize("task_tiles", [1, 40])  # 40: weight lanes flushed inside a task
+def test_evidence_weights_are_the_same_on_a_cluster(two_workers, task_tiles):
+    evidence = [{"name": "m", "quantity": "a * b", "observed": 40.0, "likelihood": "normal",
+                 "sd": 15.0, "source": "test"},
+                {"name": "k", "condition": "c < 7", "source": "test"}]
+    sc = make_scenario(MIXED, MIXED_OUT, evidence=evidence)
+    draws = 45 * TILE + 5
+    ex = executors.DaskExecutor(two_workers, task_tiles=task_tiles)
+    ref = simulate(sc, draws, seed=8, threads=2)
+    assert ref.weights is not None and 0 < ref.weights.positive < draws
+    _assert_same(simulate(sc, draws, seed=8, threads=2, executor=ex), ref)
 
 
 def test_a_killed_worker_changes_nothing(two_workers, mixed, reference):

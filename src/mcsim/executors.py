@@ -161,7 +161,7 @@ class WeightedReductions:
         return (self.high.astype(float) * 2.0**(62 - K.WEIGHT_BITS)
                 + self.low.astype(float) * 2.0**-K.WEIGHT_BITS)
 
-    def add_units(self, bins: np.ndarray, high: np.ndarray, low: np.ndarray) -> None:
+    def add_units(self, bins: np.ndarray | slice, high: np.ndarray, low: np.ndarray) -> None:
         """Add 124-bit weight units (``low`` below 2**62) to these bins."""
         self.low[bins] += low
         self.high[bins] += high + (self.low[bins] >> 62)
@@ -177,7 +177,7 @@ class WeightedReductions:
     def pool(self, other: WeightedReductions) -> None:
         other.flush()
         self.flush()
-        self.add_units(np.arange(len(self.low)), other.high, other.low)
+        self.add_units(slice(None), other.high, other.low)
         self.add_tile(other.totals, other.run)
 
 
