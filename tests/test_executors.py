@@ -94,21 +94,36 @@ def two_workers():
 # ---------------------------------------------------------------- the unit and its merge
 
 
-def test_partials_merged_in_tile_order_equal_one_kernel_call(mixed):
-    """Without a cluster: tasks' partials merged in order give the batched kernel's sums."""
-    prog = compile_program(mixed, 3)
+EVIDENCE = [{"name": "m", "quantity": "a * b", "observed": 40.0, "likelihood": "normal",
+             "sd": 15.0, "source": "test"},
+            {"name": "k", "condition": "c < 7", "source": "test"}]
+
+
+@pytest.mark.parametrize("evidence", [None, EVIDENCE], ids=["plain", "evidence"])
+def test_partials_merged_in_tile_order_equal_one_kernel_call(evidence):
+    """Without a cluster: tasks' partials merged in order give the batched kernel's sums
+    (under evidence too, with a task long enough to flush its weight lanes)."""
+    prog = compile_program(make_scenario(MIXED, MIXED_OUT, evidence=evidence), 3)
     layouts, shifts = _pilot(prog, 16_384, 2)
-    job = executors.Job.build(prog, layouts, shifts, 0, DRAWS)
-    whole = executors.Reductions.empty(len(layouts), job.n_bins, 2)
+    job = executors.Job.build(prog, layouts, shifts, 0, 40 * TILE + 9)
+    whole = executors.Reductions.empty(len(layouts), job.n_bins, 2, job.w_bins)
     whole.reduce(job, 0, job.n_tiles, 2)
-    merged = executors.Reductions.empty(len(layouts), job.n_bins, 2)
-    for tile0, count in ((0, 3), (3, 1), (4, 4)):
+    merged = executors.Reductions.empty(len(layouts), job.n_bins, 2, job.w_bins)
+    for tile0, count in ((0, 3), (3, 1), (4, 37)):
         part = executors.reduce_part(job, tile0, count)
         assert part.n_tiles == count and part.counts.dtype == np.int32
         merged.merge(part)
     np.testing.assert_array_equal(merged.totals, whole.totals)
     np.testing.assert_array_equal(merged.histogram_counts(), whole.histogram_counts())
     np.testing.assert_array_equal(merged.nonfinite.sum(axis=0), whole.nonfinite.sum(axis=0))
+    assert (merged.weighted is None) == (evidence is None)
+    if merged.weighted is not None:
+        for name in ("totals", "run"):
+            np.testing.assert_array_equal(getattr(merged.weighted, name),
+                                          getattr(whole.weighted, name))
+        np.testing.assert_array_equal(merged.weighted.histogram_weights(),
+                                      whole.weighted.histogram_weights())
+        assert merged.weighted.run[2] > 0  # some draws kept weight
 
 
 def test_importing_and_running_locally_imports_no_dask():
@@ -152,10 +167,7 @@ def test_replicated_designs_and_stop_are_the_same_on_a_cluster(two_workers, mixe
 
 @pytest.mark.parametrize("task_tiles", [1, 40])  # 40: weight lanes flushed inside a task
 def test_evidence_weights_are_the_same_on_a_cluster(two_workers, task_tiles):
-    evidence = [{"name": "m", "quantity": "a * b", "observed": 40.0, "likelihood": "normal",
-                 "sd": 15.0, "source": "test"},
-                {"name": "k", "condition": "c < 7", "source": "test"}]
-    sc = make_scenario(MIXED, MIXED_OUT, evidence=evidence)
+    sc = make_scenario(MIXED, MIXED_OUT, evidence=EVIDENCE)
     draws = 45 * TILE + 5
     ex = executors.DaskExecutor(two_workers, task_tiles=task_tiles)
     ref = simulate(sc, draws, seed=8, threads=2)

@@ -142,9 +142,7 @@ class WeightedReductions:
         return state
 
     def reset_totals(self) -> None:
-        self.totals[:, :5] = 0.0
-        self.totals[:, 5] = np.inf
-        self.totals[:, 6] = -np.inf
+        _reset(self.totals)
         self.run[:] = 0.0
 
     def flush(self) -> None:
@@ -169,9 +167,7 @@ class WeightedReductions:
 
     def add_tile(self, totals: np.ndarray, run: np.ndarray) -> None:
         """Add a tile's (or a whole run's) sums, as the kernel adds them."""
-        self.totals[:, :5] += totals[:, :5]
-        np.minimum(self.totals[:, 5], totals[:, 5], out=self.totals[:, 5])
-        np.maximum(self.totals[:, 6], totals[:, 6], out=self.totals[:, 6])
+        _add(self.totals, totals)
         self.run += run
 
     def pool(self, other: WeightedReductions) -> None:
@@ -212,9 +208,7 @@ class Reductions:
         return state
 
     def reset_totals(self) -> None:
-        self.totals[:, :3] = 0.0
-        self.totals[:, 3] = np.inf
-        self.totals[:, 4] = -np.inf
+        _reset(self.totals)
         if self.weighted is not None:
             self.weighted.reset_totals()
 
@@ -251,9 +245,7 @@ class Reductions:
         self.counts[part.bins] += part.counts
         self.nonfinite[0] += part.nonfinite
         for row in part.tile_totals:
-            self.totals[:, :3] += row[:, :3]
-            np.minimum(self.totals[:, 3], row[:, 3], out=self.totals[:, 3])
-            np.maximum(self.totals[:, 4], row[:, 4], out=self.totals[:, 4])
+            _add(self.totals, row)
         if self.weighted is not None:
             self.weighted.add_units(part.w_bins, part.w_high, part.w_low)
             for totals, run in zip(part.w_tile_totals, part.w_tile_run, strict=True):
@@ -262,12 +254,26 @@ class Reductions:
     def pool(self, other: Reductions) -> None:
         """Add the reductions ``other`` (a replicate's: its sums as a whole)."""
         self.counts += other.histogram_counts()
-        self.totals[:, :3] += other.totals[:, :3]
-        self.totals[:, 3] = np.minimum(self.totals[:, 3], other.totals[:, 3])
-        self.totals[:, 4] = np.maximum(self.totals[:, 4], other.totals[:, 4])
+        _add(self.totals, other.totals)
         self.nonfinite[0] += other.nonfinite.sum(axis=0)
         if self.weighted is not None and other.weighted is not None:
             self.weighted.pool(other.weighted)
+
+
+def _reset(totals: np.ndarray) -> None:
+    """Empty ``[output, stat]`` totals: sums (all but the last two stats) 0, min +inf and
+    max -inf (the kernel's ``totals`` and ``w_totals``)."""
+    totals[:, :-2] = 0.0
+    totals[:, -2] = np.inf
+    totals[:, -1] = -np.inf
+
+
+def _add(totals: np.ndarray, other: np.ndarray) -> None:
+    """Add ``other`` into ``totals`` (both as ``_reset`` lays them out) as the kernel adds a
+    tile: sums element by element, then min and max; in tile order, the same doubles."""
+    totals[:, :-2] += other[:, :-2]
+    np.minimum(totals[:, -2], other[:, -2], out=totals[:, -2])
+    np.maximum(totals[:, -1], other[:, -1], out=totals[:, -1])
 
 
 def no_weights(n_lanes: int) -> tuple:
