@@ -21,6 +21,7 @@ from __future__ import annotations
 
 BLOCK = 256  # draws evaluated together by one instruction
 TILE = 65536  # draws per unit of parallel work; a multiple of BLOCK
+WEIGHT_BITS = 40  # an evidence weight is counted in whole units of 2**-40 (``evidence.py``)
 
 # Opcodes: code rows are (op, dst, a, b, c).
 OP_SAMPLE = 0  # dst <- inverse CDF (family c, params at a) of the uniforms of stream b

@@ -82,6 +82,7 @@ from ._codes import (
     OP_WHERE,
     SOBOL_BITS,
     TILE,
+    WEIGHT_BITS,
 )
 from ._jit import jit, jit_parallel
 
@@ -90,7 +91,7 @@ from ._jit import jit, jit_parallel
 # kernel with another BLOCK corrupts memory. So any change there must change this line too:
 # it holds the first 16 hex digits of the SHA-256 of the two files' bytes, in that order, and
 # importing this module checks it (``_check_dependencies``).
-DEPENDENCIES_DIGEST = "4cae735b8ffa18b5"
+DEPENDENCIES_DIGEST = "157be591b4a6b66b"
 
 
 def dependencies_digest() -> str:
@@ -121,7 +122,6 @@ N_STATS = 5
 N_WSTATS = 7
 # of the weights themselves: sum w, sum w**2, draws with w > 0, draws with a non-finite weight
 N_WRUN = 4
-WEIGHT_BITS = 40  # weights are counted in whole units of 2**-40 (``evidence.py``)
 # the weighted histograms are 2**COARSEN times coarser than the counts' (4 fine bins to one):
 # a quarter of the memory, so that both stay in cache (the weighted run is ~2x faster)
 COARSEN = 2

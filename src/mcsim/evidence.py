@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from ._codes import WEIGHT_BITS
 from .errors import McsimError, SpecError, did_you_mean
 from .formula import Formula, Node, Num, Op, parse
 
-WEIGHT_BITS = 40  # a weight is counted in units of 2**-40 (~9e-13) of the largest possible
 LIKELIHOODS = ("normal", "lognormal", "student_t")
 _Z95 = float(special.ndtri(0.95))
 _COMMON = {"name", "source", "note"}
