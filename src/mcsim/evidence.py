@@ -67,12 +67,13 @@ class Evidence:
         if self.is_condition:
             return f"condition {self.formula.text}"
         p = self.params
-        error = {"normal": lambda: f"normal error, sd {p['sd']:.4g}",
-                 "lognormal": lambda: f"lognormal error, sigma {p['sigma']:.3g}"
-                                      + (f", bias x{math.exp(p['bias']):.3g}"
-                                         if p["bias"] else ""),
-                 "student_t": lambda: f"Student t error, df {p['df']:g}, scale "
-                                      f"{p['scale']:.4g}"}[self.kind]()
+        if self.kind == "normal":
+            error = f"normal error, sd {p['sd']:.4g}"
+        elif self.kind == "lognormal":
+            bias = f", bias x{math.exp(p['bias']):.3g}" if p["bias"] else ""
+            error = f"lognormal error, sigma {p['sigma']:.3g}{bias}"
+        else:
+            error = f"Student t error, df {p['df']:g}, scale {p['scale']:.4g}"
         return f"{self.formula.text} observed {self.observed:.6g} ({error})"
 
 
